@@ -1,0 +1,70 @@
+import { DIR_ENTRY } from './struct.js';
+
+/**
+ * Linear directories (ext2_dir_entry_2 with the filetype feature). Each block is fully covered
+ * by entries; the last entry's rec_len runs to the end of the block; an entry never crosses a
+ * block. Block 0 starts with "." and "..".
+ */
+export interface DirEntryInput {
+  name: Uint8Array;
+  inode: number;
+  fileType: number;
+}
+
+const D = DIR_ENTRY.off;
+
+/** rec_len of an entry: 8-byte header plus the name, rounded up to 4 (EXT2_DIR_REC_LEN). */
+export function dirRecLen(nameLen: number): number {
+  return (8 + nameLen + 3) & ~3;
+}
+
+const DOT = new Uint8Array([0x2e]);
+const DOTDOT = new Uint8Array([0x2e, 0x2e]);
+
+/**
+ * Pack entries into blocks. With `out` (a buffer of `blocks * blockSize` bytes, zeroed) it writes
+ * them; without, it only counts the blocks. Returns the number of blocks (at least `minBlocks`).
+ */
+export function packDirectory(
+  self: number,
+  parent: number,
+  entries: readonly DirEntryInput[],
+  blockSize: number,
+  minBlocks: number,
+  out?: Uint8Array,
+): number {
+  const dv = out ? new DataView(out.buffer, out.byteOffset, out.byteLength) : undefined;
+  let block = 0;
+  let pos = 0; // offset within the current block
+  let lastEntry = -1; // absolute offset of the previous entry in this block
+
+  const put = (name: Uint8Array, inode: number, fileType: number): void => {
+    const len = dirRecLen(name.length);
+    if (pos + len > blockSize) {
+      // Close the block: stretch the last entry to its end.
+      if (dv) dv.setUint16(lastEntry + D.rec_len, blockSize - (lastEntry - block * blockSize), true);
+      block++;
+      pos = 0;
+    }
+    const at = block * blockSize + pos;
+    if (dv && out) {
+      dv.setUint32(at + D.inode, inode, true);
+      dv.setUint16(at + D.rec_len, len, true);
+      out[at + D.name_len] = name.length;
+      out[at + D.file_type] = fileType;
+      out.set(name, at + 8);
+    }
+    lastEntry = at;
+    pos += len;
+  };
+
+  put(DOT, self, 2);
+  put(DOTDOT, parent, 2);
+  for (const e of entries) put(e.name, e.inode, e.fileType);
+  if (dv) dv.setUint16(lastEntry + D.rec_len, blockSize - (lastEntry - block * blockSize), true);
+  const used = block + 1;
+  const blocks = Math.max(used, minBlocks);
+  // Empty blocks hold one unused entry spanning the block (inode 0), as ext2fs_new_dir_block.
+  if (dv) for (let b = used; b < blocks; b++) dv.setUint16(b * blockSize + D.rec_len, blockSize, true);
+  return blocks;
+}

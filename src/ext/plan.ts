@@ -1,0 +1,284 @@
+import { ExtimgError } from '../errors.js';
+import type { FileContent } from '../tree/content.js';
+import { keyToBytes, keyToDisplay } from '../tree/names.js';
+import type { DirNode, Node } from '../tree/node.js';
+import { compareKeys, type Tree } from '../tree/tree.js';
+import { countIndirectBlocks, maxLogicalBlocks, type LogicalRun } from './blockmap.js';
+import {
+  EXT2_FIRST_INO,
+  EXT2_ROOT_INO,
+  FT_BLKDEV,
+  FT_CHRDEV,
+  FT_DIR,
+  FT_FIFO,
+  FT_REG_FILE,
+  FT_SOCK,
+  FT_SYMLINK,
+} from './constants.js';
+import { packDirectory, type DirEntryInput } from './directory.js';
+
+/** A fast symlink keeps its target in i_block when it is shorter than the 60 bytes there. */
+export const FAST_SYMLINK_MAX = 59;
+
+export interface PlannedInode {
+  ino: number;
+  node: Node;
+  /** Path for messages. */
+  path: string;
+  links: number;
+  /** i_size. */
+  size: number;
+  /** Logical blocks holding data (files, directories, slow symlinks). */
+  runs: LogicalRun[];
+  /** Data plus indirect blocks. */
+  blocks: number;
+  /** Directories: parent inode and entries. */
+  parent?: number;
+  entries?: DirEntryInput[];
+  dirBlocks?: number;
+}
+
+export interface TreePlan {
+  blockSize: number;
+  /** In inode-number order, starting with the root (2), then lost+found (11), then the rest. */
+  inodes: PlannedInode[];
+  /** Highest inode number in use. */
+  maxIno: number;
+  /** Sum of `blocks` over all planned inodes. */
+  blocks: number;
+  /** Bytes of file data to copy (for progress). */
+  dataBytes: number;
+  directories: number;
+}
+
+const LOST_FOUND = 'lost+found';
+
+/** mke2fs create_lost_and_found(): 16 KiB and at least 2 blocks. */
+export function lostFoundBlocks(blockSize: number): number {
+  let size = 0;
+  let blocks = 1;
+  for (let i = 1; i < 12; i++) {
+    if ((size += blockSize) >= 16 * 1024 && size >= 2 * blockSize) break;
+    blocks++;
+  }
+  return blocks;
+}
+
+function fileType(node: Node): number {
+  switch (node.kind) {
+    case 'dir':
+      return FT_DIR;
+    case 'file':
+      return FT_REG_FILE;
+    case 'symlink':
+      return FT_SYMLINK;
+    case 'chr':
+      return FT_CHRDEV;
+    case 'blk':
+      return FT_BLKDEV;
+    case 'fifo':
+      return FT_FIFO;
+    case 'socket':
+      return FT_SOCK;
+  }
+}
+
+/** Logical data runs of a file's content at this block size. */
+export function contentRuns(content: FileContent, blockSize: number, path: string): LogicalRun[] {
+  const nblocks = Math.ceil(content.size / blockSize);
+  if (nblocks === 0) return [];
+  if (content.dataRanges) {
+    const runs: LogicalRun[] = [];
+    for (const r of content.dataRanges) {
+      const end = Math.min(r.offset + r.length, content.size);
+      if (r.length <= 0 || r.offset >= end) continue;
+      const a = Math.floor(r.offset / blockSize);
+      const b = Math.ceil(end / blockSize);
+      const prev = runs[runs.length - 1];
+      if (prev && a < prev.start) {
+        throw new ExtimgError('EINVAL', `${path}: data ranges are not sorted`, { path });
+      }
+      if (prev && a <= prev.start + prev.count) prev.count = Math.max(prev.count, b - prev.start);
+      else runs.push({ start: a, count: b - a });
+    }
+    return runs;
+  }
+  if (content.sparse) return scanZeroBlocks(content, blockSize, nblocks);
+  return [{ start: 0, count: nblocks }];
+}
+
+/** For a sparse source that cannot tell where its holes are: all-zero blocks become holes. */
+function scanZeroBlocks(content: FileContent, blockSize: number, nblocks: number): LogicalRun[] {
+  const runs: LogicalRun[] = [];
+  const chunkBlocks = Math.max(1, (1 << 20) / blockSize);
+  const buf = new Uint8Array(chunkBlocks * blockSize);
+  const reader = content.open();
+  try {
+    for (let b = 0; b < nblocks; b += chunkBlocks) {
+      const n = Math.min(chunkBlocks, nblocks - b);
+      const len = Math.min(n * blockSize, content.size - b * blockSize);
+      const view = buf.subarray(0, len);
+      reader.read(b * blockSize, view);
+      const words = new Int32Array(buf.buffer, 0, (n * blockSize) >> 2);
+      if (len < n * blockSize) buf.fill(0, len, n * blockSize);
+      const wpb = blockSize >> 2;
+      for (let i = 0; i < n; i++) {
+        let zero = true;
+        for (let w = i * wpb, e = w + wpb; w < e; w++) {
+          if (words[w] !== 0) {
+            zero = false;
+            break;
+          }
+        }
+        if (zero) continue;
+        const l = b + i;
+        const prev = runs[runs.length - 1];
+        if (prev && prev.start + prev.count === l) prev.count++;
+        else runs.push({ start: l, count: 1 });
+      }
+    }
+  } finally {
+    reader.close();
+  }
+  return runs;
+}
+
+/**
+ * Number the inodes and size everything that takes blocks. The root is inode 2 and
+ * /lost+found inode 11, as mke2fs makes them; the rest follow depth first in name order, a hard
+ * link taking its node's first number.
+ */
+export function planTree(tree: Tree, blockSize: number): TreePlan {
+  const apb = blockSize / 4;
+  const maxBlocks = maxLogicalBlocks(apb);
+  const byNode = new Map<Node, PlannedInode>();
+  const inodes: PlannedInode[] = [];
+  let nextIno = EXT2_FIRST_INO;
+  let dataBytes = 0;
+  let directories = 0;
+
+  const root = tree.root;
+  let lostFound = root.entries.get(LOST_FOUND);
+  if (lostFound && lostFound.kind !== 'dir') {
+    throw new ExtimgError('EEXIST', `/lost+found: must be a directory for e2fsck, found a ${lostFound.kind}`, {
+      path: '/lost+found',
+    });
+  }
+  const lfNode: DirNode = lostFound ?? {
+    kind: 'dir',
+    meta: { ...tree.meta(0o700), uid: 0, gid: 0 },
+    entries: new Map(),
+  };
+
+  const add = (node: Node, path: string, ino?: number): PlannedInode => {
+    const p: PlannedInode = { ino: ino ?? nextIno++, node, path, links: 0, size: 0, runs: [], blocks: 0 };
+    byNode.set(node, p);
+    inodes.push(p);
+    return p;
+  };
+  add(root, '/', EXT2_ROOT_INO);
+  add(lfNode, '/lost+found');
+
+  // Depth first, children in byte order, so a directory's files sit together on disk. An
+  // explicit stack: archive trees can be deeper than the JS call stack.
+  const stack: Array<[DirNode, string]> = [[root, '']];
+  while (stack.length) {
+    const [dir, prefix] = stack.pop()!;
+    const self = byNode.get(dir)!;
+    const names = [...dir.entries.keys()].sort(compareKeys);
+    const entries: DirEntryInput[] = [];
+    if (dir === root && !lostFound) {
+      entries.push({ name: keyToBytes(LOST_FOUND), inode: byNode.get(lfNode)!.ino, fileType: FT_DIR });
+    }
+    const subdirs: Array<[DirNode, string]> = [];
+    for (const name of names) {
+      const child = dir.entries.get(name)!;
+      const path = `${prefix}/${name}`;
+      let p = byNode.get(child);
+      if (!p) p = add(child, path);
+      else if (child.kind === 'dir' && p.links > 0) {
+        throw new ExtimgError('EINVAL', `${keyToDisplay(path)}: a directory cannot appear twice in the tree`, { path });
+      }
+      p.links++;
+      entries.push({ name: keyToBytes(name), inode: p.ino, fileType: fileType(child) });
+      if (child.kind === 'dir') {
+        p.parent = self.ino;
+        subdirs.push([child, path]);
+      }
+    }
+    self.entries = entries;
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+  if (!lostFound) byNode.get(lfNode)!.entries = [];
+  byNode.get(lfNode)!.parent = EXT2_ROOT_INO;
+  byNode.get(root)!.parent = EXT2_ROOT_INO;
+
+  // Sizes and block counts.
+  let totalBlocks = 0;
+  for (const p of inodes) {
+    const node = p.node;
+    const display = keyToDisplay(p.path);
+    switch (node.kind) {
+      case 'dir': {
+        directories++;
+        const subdirs = p.entries!.filter((e) => e.fileType === FT_DIR).length;
+        p.links = 2 + subdirs;
+        const minBlocks = node === lfNode ? lostFoundBlocks(blockSize) : 1;
+        p.dirBlocks = packDirectory(p.ino, p.parent!, p.entries!, blockSize, minBlocks);
+        p.size = p.dirBlocks * blockSize;
+        p.runs = [{ start: 0, count: p.dirBlocks }];
+        if (p.dirBlocks > maxBlocks) throw new ExtimgError('ETOOBIG', `${display}: directory too large`, { path: display });
+        break;
+      }
+      case 'file': {
+        const size = node.content.size;
+        if (!Number.isSafeInteger(size) || size < 0) {
+          throw new ExtimgError('EINVAL', `${display}: invalid file size ${size}`, { path: display });
+        }
+        if (Math.ceil(size / blockSize) > maxBlocks) {
+          throw new ExtimgError(
+            'ETOOBIG',
+            `${display}: ${size} bytes exceed the largest file an ext2/ext3 block map holds at ${blockSize}-byte blocks (${maxBlocks * blockSize})`,
+            { path: display, size },
+          );
+        }
+        p.size = size;
+        p.runs = contentRuns(node.content, blockSize, display);
+        for (const r of p.runs) dataBytes += Math.min(r.count * blockSize, size - r.start * blockSize);
+        break;
+      }
+      case 'symlink': {
+        const len = node.target.length;
+        if (len >= blockSize || len >= 4096) {
+          throw new ExtimgError(
+            'ETOOBIG',
+            `${display}: symlink target of ${len} bytes is too long (at most ${Math.min(blockSize, 4096) - 1} at ${blockSize}-byte blocks)`,
+            { path: display, length: len },
+          );
+        }
+        p.size = len;
+        if (len > FAST_SYMLINK_MAX) p.runs = [{ start: 0, count: 1 }];
+        break;
+      }
+      default:
+        break;
+    }
+    let dataBlocks = 0;
+    for (const r of p.runs) dataBlocks += r.count;
+    p.blocks = dataBlocks + countIndirectBlocks(p.runs, apb);
+    if ((p.blocks * blockSize) / 512 > 0xffffffff) {
+      throw new ExtimgError('ETOOBIG', `${display}: file too large for i_blocks without huge_file`, { path: display });
+    }
+    totalBlocks += p.blocks;
+  }
+  inodes.sort((a, b) => a.ino - b.ino);
+  return {
+    blockSize,
+    inodes,
+    maxIno: Math.max(nextIno - 1, EXT2_FIRST_INO),
+    blocks: totalBlocks,
+    dataBytes,
+    directories,
+  };
+}
+

@@ -1,0 +1,103 @@
+import { ExtimgError } from '../errors.js';
+import { computeGeometry, defaultJournalBlocks, groupHasSuper, type Geometry } from './geometry.js';
+import type { TreePlan } from './plan.js';
+
+export interface SizingInput {
+  plan: TreePlan;
+  blockSize: number;
+  inodeSize: number;
+  journal: boolean;
+  journalBlocks?: number;
+  resizeInode: boolean;
+  /** Requested image bytes, or undefined to fit. */
+  size?: number;
+  inodes?: number;
+  headroom: number;
+}
+
+export interface Sizing {
+  geometry: Geometry;
+  journalBlocks: number;
+  /** Blocks the content needs beyond group metadata (tree, journal, resize inode). */
+  contentBlocks: number;
+}
+
+/** mke2fs.conf inode_ratio: floppy (< 3 MiB) 8192, small (< 512 MiB) 4096, default 16384. */
+function inodeRatio(bytes: number): number {
+  if (bytes < 3 * 1024 * 1024) return 8192;
+  if (bytes < 512 * 1024 * 1024) return 4096;
+  return 16384;
+}
+
+function journalFor(input: SizingInput, blocksCount: number): number {
+  if (!input.journal) return 0;
+  return input.journalBlocks ?? defaultJournalBlocks(blocksCount);
+}
+
+function used(input: SizingInput, geo: Geometry): { used: number; journal: number; content: number } {
+  const journal = journalFor(input, geo.blocksCount);
+  const content = input.plan.blocks + journal + (input.resizeInode && geo.reservedGdtBlocks > 0 ? 1 : 0);
+  return { used: geo.metadataBlocks + content, journal, content };
+}
+
+/**
+ * Choose the geometry. With a size: that size, refused if the content does not fit (the
+ * message gives the size that would). Without: the smallest image that holds the content plus
+ * `headroom` (a fraction of the used blocks and inodes).
+ */
+export function chooseSizing(input: SizingInput): Sizing {
+  const needInodes = input.plan.maxIno;
+  if (input.inodes !== undefined && input.inodes < needInodes) {
+    throw new ExtimgError('ENOSPC', `${input.inodes} inodes are too few: the tree needs ${needInodes} (including the 10 reserved)`, {
+      inodes: input.inodes,
+      needed: needInodes,
+    });
+  }
+  if (input.size !== undefined) {
+    const blocks = Math.floor(input.size / input.blockSize);
+    const inodes = input.inodes ?? Math.max(Math.ceil(needInodes * (1 + input.headroom)), Math.floor(input.size / inodeRatio(input.size)));
+    let geometry: Geometry;
+    try {
+      geometry = computeGeometry({ blockSize: input.blockSize, blocksCount: blocks, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+    } catch (e) {
+      if (e instanceof ExtimgError && e.code === 'ENOSPC') throw tooSmall(input, e.message);
+      throw e;
+    }
+    const u = used(input, geometry);
+    if (u.used > geometry.blocksCount) throw tooSmall(input, `needs ${u.used} blocks of ${input.blockSize} bytes, ${geometry.blocksCount} available`);
+    return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+  }
+  return fit(input, input.headroom);
+}
+
+function tooSmall(input: SizingInput, why: string): ExtimgError {
+  const f = fit({ ...input, size: undefined }, 0);
+  const bytes = f.geometry.blocksCount * input.blockSize;
+  return new ExtimgError('ENOSPC', `image size ${input.size} bytes is too small: ${why}; the content fits in ${bytes} bytes (--size ${Math.ceil(bytes / 1024)}K)`, {
+    size: input.size,
+    fits: bytes,
+  });
+}
+
+function fit(input: SizingInput, headroom: number): Sizing {
+  const bs = input.blockSize;
+  const bpg = bs * 8;
+  const first = bs === 1024 ? 1 : 0;
+  const inodes = input.inodes ?? Math.ceil(input.plan.maxIno * (1 + headroom));
+  let total = input.plan.blocks + (input.journal ? (input.journalBlocks ?? 1024) : 0) + 64;
+  for (let i = 0; i < 200; i++) {
+    const geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+    if (geometry.blocksCount < total) {
+      // The last group was dropped as too small: give it room for its metadata plus 50 blocks.
+      const g = geometry.groupCount; // index of the dropped group
+      const lastOverhead = 2 + geometry.inodeTableBlocks + (groupHasSuper(g) ? 1 + geometry.descBlocks + geometry.reservedGdtBlocks : 0);
+      total = Math.max(total + 8, first + g * bpg + lastOverhead + 51);
+      continue;
+    }
+    const u = used(input, geometry);
+    const want = u.used + Math.max(Math.ceil(u.used * headroom), headroom > 0 ? 16 : 0);
+    if (geometry.blocksCount >= want) return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+    total = Math.max(want, total + 1);
+  }
+  throw new ExtimgError('ENOSPC', 'could not find a geometry that fits the content', {});
+}
