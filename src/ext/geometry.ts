@@ -108,7 +108,8 @@ export function computeGeometry(input: GeometryInput): Geometry {
       throw new ExtimgError('ENOSPC', `an image of ${blocksCount} blocks is too small for an ext filesystem`, { blocksCount });
     }
     const descBlocks = Math.ceil(groupCount / (blockSize / 32));
-    let ipg = Math.ceil(Math.max(input.inodesCount, EXT2_FIRST_INO + 1) / groupCount);
+    // At least the reserved inodes plus one, rounded up to a multiple of 8 for the bitmap.
+    let ipg = Math.ceil(Math.ceil(Math.max(input.inodesCount, EXT2_FIRST_INO + 1) / groupCount) / 8) * 8;
     if (ipg > maxInodesPerGroup) {
       throw new ExtimgError(
         'ENOSPC',
@@ -118,9 +119,7 @@ export function computeGeometry(input: GeometryInput): Geometry {
     }
     // Fill the inode table blocks completely, and keep a multiple of 8 (ext2fs_initialize).
     let inodeTableBlocks = Math.ceil((ipg * inodeSize) / blockSize);
-    ipg = Math.floor((inodeTableBlocks * blockSize) / inodeSize);
-    if (ipg < 8) ipg = 8;
-    ipg &= ~7;
+    ipg = Math.min(Math.floor((inodeTableBlocks * blockSize) / inodeSize) & ~7, maxInodesPerGroup & ~7);
     inodeTableBlocks = Math.ceil((ipg * inodeSize) / blockSize);
 
     let reservedGdtBlocks = input.resizeInode ? reservedGdtBlocksFor(blocksCount, blockSize, firstDataBlock, descBlocks) : 0;

@@ -63,6 +63,7 @@ export function chooseSizing(input: SizingInput): Sizing {
       if (e instanceof ExtimgError && e.code === 'ENOSPC') throw tooSmall(input, e.message);
       throw e;
     }
+    if (geometry.inodesCount < needInodes) throw tooSmall(input, `${needInodes} inodes needed, ${geometry.inodesCount} fit`);
     const u = used(input, geometry);
     if (u.used > geometry.blocksCount) throw tooSmall(input, `needs ${u.used} blocks of ${input.blockSize} bytes, ${geometry.blocksCount} available`);
     return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
@@ -84,9 +85,20 @@ function fit(input: SizingInput, headroom: number): Sizing {
   const bpg = bs * 8;
   const first = bs === 1024 ? 1 : 0;
   const inodes = input.inodes ?? Math.ceil(input.plan.maxIno * (1 + headroom));
-  let total = input.plan.blocks + (input.journal ? (input.journalBlocks ?? 1024) : 0) + 64;
+  const inodeTableBlocks = Math.ceil((inodes * input.inodeSize) / bs);
+  let total = input.plan.blocks + (input.journal ? (input.journalBlocks ?? 1024) : 0) + inodeTableBlocks + 64;
   for (let i = 0; i < 200; i++) {
-    const geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+    let geometry: Geometry;
+    try {
+      geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+    } catch (e) {
+      // Too small to hold its own metadata (many inodes per group): grow and try again.
+      if (e instanceof ExtimgError && e.code === 'ENOSPC' && i < 199) {
+        total = Math.ceil(total * 1.25) + 64;
+        continue;
+      }
+      throw e;
+    }
     if (geometry.blocksCount < total) {
       // The last group was dropped as too small: give it room for its metadata plus 50 blocks.
       const g = geometry.groupCount; // index of the dropped group
