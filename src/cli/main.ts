@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+import { CliContext } from './context.js';
+import { run } from './run.js';
+
+// `extimg build --json | head -c 10`: a closed pipe is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
+// exitCode, not exit(): let piped stdout (the --json summary) drain first.
+process.exitCode = run(process.argv.slice(2), new CliContext(process.stdout, process.stderr, process.env));

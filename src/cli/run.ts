@@ -1,0 +1,87 @@
+import { ExtimgError } from '../errors.js';
+import { buildCommand } from './build.js';
+import { CliContext } from './context.js';
+import { BUILD_HELP, GLOBAL_HELP } from './help.js';
+import { usageError } from './usage.js';
+import { packageVersion } from './version.js';
+
+const COMMANDS: Record<string, { run: (args: string[], ctx: CliContext) => number; help: string }> = {
+  build: { run: buildCommand, help: BUILD_HELP },
+};
+
+/**
+ * Run the CLI and return the exit status: 0 done, 1 the build failed (bad input, no space,
+ * I/O), 2 a bad command line. Every failure is one line `extimg: <message>` on stderr; the stack
+ * only with --debug.
+ */
+export function run(argv: string[], ctx: CliContext): number {
+  // --debug is honoured even when the rest of the line does not parse.
+  if (argv.includes('--debug')) ctx.debug = true;
+  try {
+    return dispatch(argv, ctx);
+  } catch (e) {
+    ctx.runCleanup();
+    return report(e, ctx);
+  }
+}
+
+function dispatch(argv: string[], ctx: CliContext): number {
+  const args = argv.filter((a, i) => !(a === '--debug' && i < firstCommandIndex(argv)));
+  const first = args[0];
+  if (first === undefined) {
+    ctx.stderr.write(GLOBAL_HELP);
+    return 2;
+  }
+  if (first === '-h' || first === '--help') {
+    ctx.stdout.write(GLOBAL_HELP);
+    return 0;
+  }
+  if (first === '-V' || first === '--version') {
+    ctx.stdout.write(`extimg ${packageVersion()}\n`);
+    return 0;
+  }
+  if (first === 'help') {
+    const topic = args[1];
+    if (topic === undefined) {
+      ctx.stdout.write(GLOBAL_HELP);
+      return 0;
+    }
+    const cmd = COMMANDS[topic];
+    if (!cmd) throw usageError(`unknown command '${topic}'`);
+    ctx.stdout.write(cmd.help);
+    return 0;
+  }
+  if (first.startsWith('-')) throw usageError(`unknown option '${first}'; a command comes first`);
+  const cmd = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (!cmd) throw usageError(`unknown command '${first}'`);
+  return cmd.run(args.slice(1), ctx);
+}
+
+/** Leading --debug flags may precede the command. */
+function firstCommandIndex(argv: string[]): number {
+  let i = 0;
+  while (argv[i] === '--debug') i++;
+  return i;
+}
+
+function report(e: unknown, ctx: CliContext): number {
+  const message = e instanceof Error ? e.message : String(e);
+  ctx.stderr.write(`extimg: ${oneLine(message)}\n`);
+  if (ctx.debug && e instanceof Error && e.stack) ctx.stderr.write(`${e.stack}\n`);
+  if (ctx.debug && e instanceof ExtimgError && Object.keys(e.data).length) {
+    ctx.stderr.write(`code ${e.code}, data ${safeJson(e.data)}\n`);
+  }
+  return e instanceof ExtimgError && e.code === 'EUSAGE' ? 2 : 1;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}

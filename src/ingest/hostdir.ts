@@ -1,0 +1,243 @@
+import * as fs from 'node:fs';
+import { ExtimgError } from '../errors.js';
+import { fsError } from '../io/fs-error.js';
+import type { ContentReader, FileContent } from '../tree/content.js';
+import type { MetaInput, Tree } from '../tree/tree.js';
+import type { Node, Timestamp } from '../tree/node.js';
+
+export interface HostDirectoryOptions {
+  /** Where the host directory lands in the tree (created if missing, merged if present). Default '/'. */
+  dest?: string | Uint8Array;
+  /** Give every node this owner instead of the host's (like `mke2fs -d` run under fakeroot). */
+  owner?: { uid: number; gid: number };
+  /** Called for entries that are skipped (unknown file types). */
+  onWarning?: (message: string) => void;
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * Copy a host directory into the tree, as `mke2fs -d` does: every node kind, lstat only (symlinks
+ * are never followed below the top), names and symlink targets as raw bytes, nanosecond times,
+ * hard links kept. File bytes are not read here; the writer reads them later through
+ * HostFileContent.
+ */
+export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirectoryOptions = {}): void {
+  const owner = options.owner;
+  // The top may be a symlink to a directory (like `tar -C`); everything below uses lstat.
+  let top: fs.BigIntStats;
+  try {
+    top = fs.statSync(hostDir, { bigint: true });
+  } catch (e) {
+    throw hostError(hostDir, e);
+  }
+  if (!top.isDirectory()) {
+    throw new ExtimgError('ENOTDIR', `${hostDir}: not a directory`, { path: hostDir });
+  }
+
+  const destBytes = trimSlashes(typeof options.dest === 'string' ? Buffer.from(options.dest) : Buffer.from(options.dest ?? '/'));
+  const topMeta = metaFromStat(top, owner);
+  inTree(hostDir, () => tree.mkdir(destBytes.length ? destBytes : '/', topMeta));
+
+  // (dev, ino) of multiply linked non-directories -> the tree path and node of the first name.
+  const links = new Map<string, { path: Uint8Array; node: Node }>();
+
+  // Depth first, parents before children, names in byte order (stable output whatever the
+  // host filesystem's readdir order is). An explicit stack: host trees can be deep.
+  const stack: Array<{ host: Buffer; dest: Buffer }> = [{ host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes }];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(dir.host, { encoding: 'buffer' });
+    } catch (e) {
+      throw hostError(dir.host, e);
+    }
+    names.sort(Buffer.compare);
+    const subdirs: Array<{ host: Buffer; dest: Buffer }> = [];
+    for (const name of names) {
+      const host = join(dir.host, name);
+      const dest = Buffer.concat([dir.dest, SLASH, name]);
+      let st: fs.BigIntStats;
+      try {
+        st = fs.lstatSync(host, { bigint: true });
+      } catch (e) {
+        throw hostError(host, e);
+      }
+      const meta = metaFromStat(st, owner);
+
+      if (st.isDirectory()) {
+        inTree(host, () => tree.mkdir(dest, meta));
+        subdirs.push({ host, dest });
+        continue;
+      }
+
+      let linkKey: string | undefined;
+      if (st.nlink > 1n) {
+        linkKey = `${st.dev}:${st.ino}`;
+        const first = links.get(linkKey);
+        // The first name may have been replaced meanwhile (two host paths reaching one tree
+        // path through a symlink already in the tree); then this name starts a new node.
+        if (first && tree.get(first.path) === first.node) {
+          inTree(host, () => tree.link(first.path, dest));
+          continue;
+        }
+      }
+
+      let node: Node;
+      if (st.isFile()) {
+        try {
+          fs.accessSync(host, fs.constants.R_OK);
+        } catch (e) {
+          throw hostError(host, e);
+        }
+        const content = new HostFileContent(host, Number(st.size), st.blocks * 512n < st.size);
+        node = inTree(host, () => tree.writeFile(dest, content, meta));
+      } else if (st.isSymbolicLink()) {
+        let target: Buffer;
+        try {
+          target = fs.readlinkSync(host, { encoding: 'buffer' });
+        } catch (e) {
+          throw hostError(host, e);
+        }
+        const bytes = new Uint8Array(target);
+        node = inTree(host, () => tree.symlink(dest, bytes, meta));
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const { major, minor } = decodeDev(st.rdev);
+        const kind = st.isCharacterDevice() ? 'chr' : 'blk';
+        node = inTree(host, () => tree.mknod(dest, kind, major, minor, meta));
+      } else if (st.isFIFO()) {
+        node = inTree(host, () => tree.mknod(dest, 'fifo', 0, 0, meta));
+      } else if (st.isSocket()) {
+        node = inTree(host, () => tree.mknod(dest, 'socket', 0, 0, meta));
+      } else {
+        options.onWarning?.(`${display(host)}: skipped: unknown file type (mode ${(Number(st.mode) >>> 12).toString(8)}xxxx)`);
+        continue;
+      }
+      if (linkKey !== undefined) links.set(linkKey, { path: dest, node });
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+}
+
+/**
+ * A host file read at positions when the writer asks, so a multi-GiB tree costs no memory.
+ * `size` is the lstat size at ingest time; a file that shrinks before the build is an error.
+ */
+export class HostFileContent implements FileContent {
+  readonly origin: string;
+  readonly sparse?: boolean;
+
+  constructor(
+    readonly path: string | Buffer,
+    readonly size: number,
+    sparse = false,
+  ) {
+    this.origin = display(path);
+    if (sparse) this.sparse = true;
+  }
+
+  open(): ContentReader {
+    const path = this.path;
+    const origin = this.origin;
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (e) {
+      throw hostError(path, e);
+    }
+    return {
+      read(position: number, into: Uint8Array): void {
+        if (fd === undefined) throw new ExtimgError('EIO', `${origin}: read after close`, { path: origin });
+        let done = 0;
+        while (done < into.length) {
+          let n: number;
+          try {
+            n = fs.readSync(fd, into, done, into.length - done, position + done);
+          } catch (e) {
+            throw hostError(path, e);
+          }
+          if (n === 0) {
+            throw new ExtimgError('EIO', `${origin}: file shrank while building (read ${position + done} bytes of ${position + into.length})`, {
+              path: origin,
+            });
+          }
+          done += n;
+        }
+      },
+      close(): void {
+        if (fd === undefined) return;
+        const f = fd;
+        fd = undefined;
+        fs.closeSync(f);
+      },
+    };
+  }
+}
+
+/**
+ * Device numbers from a Linux dev_t, as glibc's gnu_dev_major/gnu_dev_minor
+ * (bits/sysmacros.h): major = bits 8-19 and 44-63, minor = bits 0-7 and 20-43.
+ */
+export function decodeDev(rdev: bigint): { major: number; minor: number } {
+  const major = ((rdev & 0xfff00n) >> 8n) | ((rdev & 0xfffff00000000000n) >> 32n);
+  const minor = (rdev & 0xffn) | ((rdev & 0xffffff00000n) >> 12n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+function metaFromStat(st: fs.BigIntStats, owner: HostDirectoryOptions['owner']): MetaInput {
+  return {
+    mode: Number(st.mode & 0o7777n),
+    uid: owner ? owner.uid : Number(st.uid),
+    gid: owner ? owner.gid : Number(st.gid),
+    atime: fromNs(st.atimeNs),
+    mtime: fromNs(st.mtimeNs),
+    ctime: fromNs(st.ctimeNs),
+  };
+}
+
+/** Nanoseconds since the epoch to {sec, nsec} with nsec in [0, 1e9), also before 1970. */
+function fromNs(ns: bigint): Timestamp {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    sec -= 1n;
+  }
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
+function trimSlashes(b: Buffer): Buffer {
+  let start = 0;
+  while (start < b.length && b[start] === 0x2f) start++;
+  return trimTrailingSlashes(b.subarray(start));
+}
+
+function trimTrailingSlashes(b: Buffer): Buffer {
+  let end = b.length;
+  while (end > 1 && b[end - 1] === 0x2f) end--;
+  return b.subarray(0, end);
+}
+
+function join(dir: Buffer, name: Buffer): Buffer {
+  return dir[dir.length - 1] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
+}
+
+function display(path: string | Buffer): string {
+  return typeof path === 'string' ? path : path.toString('utf8');
+}
+
+/** Tree errors name the image path; prefix the host path so the user knows which input it was. */
+function inTree<T>(host: string | Buffer, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof ExtimgError)) throw e;
+    const p = display(host);
+    throw new ExtimgError(e.code, `${p}: ${e.message}`, { ...e.data, hostPath: p });
+  }
+}
+
+function hostError(path: string | Buffer, e: unknown): ExtimgError {
+  return fsError(display(path), e);
+}

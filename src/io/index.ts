@@ -1,0 +1,4 @@
+export * from './sink.js';
+export * from './memory.js';
+export * from './file.js';
+export * from './build.js';
