@@ -43,6 +43,8 @@ export interface GeometryInput {
   inodesCount: number;
   inodeSize: number;
   resizeInode: boolean;
+  /** Inodes that must exist (the tree's); the geometry grows past `inodesCount` to reach it. */
+  minInodes?: number;
 }
 
 /** e2fsprogs ext2fs_bg_has_super() with sparse_super: groups 0, 1 and powers of 3, 5 and 7. */
@@ -108,19 +110,26 @@ export function computeGeometry(input: GeometryInput): Geometry {
       throw new ExtimgError('ENOSPC', `an image of ${blocksCount} blocks is too small for an ext filesystem`, { blocksCount });
     }
     const descBlocks = Math.ceil(groupCount / (blockSize / 32));
-    // At least the reserved inodes plus one, rounded up to a multiple of 8 for the bitmap.
-    let ipg = Math.ceil(Math.ceil(Math.max(input.inodesCount, EXT2_FIRST_INO + 1) / groupCount) / 8) * 8;
-    if (ipg > maxInodesPerGroup) {
+    // As ext2fs_initialize: spread the requested count, fill the inode table blocks, keep a
+    // multiple of 8; then grow by 8 until at least `minInodes` (and first_ino + 1) fit.
+    const minInodes = Math.max(input.minInodes ?? 0, EXT2_FIRST_INO + 1);
+    let ipgWanted = Math.ceil(Math.max(input.inodesCount, 1) / groupCount);
+    let ipg = 0;
+    let inodeTableBlocks = 0;
+    for (;;) {
+      inodeTableBlocks = Math.ceil((ipgWanted * inodeSize) / blockSize);
+      ipg = Math.min(Math.floor((inodeTableBlocks * blockSize) / inodeSize), maxInodesPerGroup) & ~7;
+      inodeTableBlocks = Math.ceil((ipg * inodeSize) / blockSize);
+      if (ipg * groupCount >= minInodes || ipg >= (maxInodesPerGroup & ~7)) break;
+      ipgWanted = ipg + 8;
+    }
+    if (ipg * groupCount < minInodes || Math.ceil(input.inodesCount / groupCount) > maxInodesPerGroup) {
       throw new ExtimgError(
         'ENOSPC',
         `${input.inodesCount} inodes do not fit in ${groupCount} group(s) of ${blocksCount} ${blockSize}-byte blocks (at most ${maxInodesPerGroup * groupCount})`,
         { inodesCount: input.inodesCount },
       );
     }
-    // Fill the inode table blocks completely, and keep a multiple of 8 (ext2fs_initialize).
-    let inodeTableBlocks = Math.ceil((ipg * inodeSize) / blockSize);
-    ipg = Math.min(Math.floor((inodeTableBlocks * blockSize) / inodeSize) & ~7, maxInodesPerGroup & ~7);
-    inodeTableBlocks = Math.ceil((ipg * inodeSize) / blockSize);
 
     let reservedGdtBlocks = input.resizeInode ? reservedGdtBlocksFor(blocksCount, blockSize, firstDataBlock, descBlocks) : 0;
     if (reservedGdtBlocks + descBlocks > (blocksPerGroup * 3) / 4) reservedGdtBlocks = 0;

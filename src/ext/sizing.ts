@@ -58,7 +58,7 @@ export function chooseSizing(input: SizingInput): Sizing {
     const inodes = input.inodes ?? Math.max(Math.ceil(needInodes * (1 + input.headroom)), Math.floor(input.size / inodeRatio(input.size)));
     let geometry: Geometry;
     try {
-      geometry = computeGeometry({ blockSize: input.blockSize, blocksCount: blocks, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+      geometry = computeGeometry({ blockSize: input.blockSize, blocksCount: blocks, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode, minInodes: needInodes });
     } catch (e) {
       if (e instanceof ExtimgError && e.code === 'ENOSPC') throw tooSmall(input, e.message);
       throw e;
@@ -81,6 +81,7 @@ function tooSmall(input: SizingInput, why: string): ExtimgError {
 }
 
 function fit(input: SizingInput, headroom: number): Sizing {
+  const needInodes = input.plan.maxIno;
   const bs = input.blockSize;
   const bpg = bs * 8;
   const first = bs === 1024 ? 1 : 0;
@@ -90,7 +91,7 @@ function fit(input: SizingInput, headroom: number): Sizing {
   for (let i = 0; i < 200; i++) {
     let geometry: Geometry;
     try {
-      geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode });
+      geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode, minInodes: needInodes });
     } catch (e) {
       // Too small to hold its own metadata (many inodes per group): grow and try again.
       if (e instanceof ExtimgError && e.code === 'ENOSPC' && i < 199) {
