@@ -30,36 +30,55 @@ export interface InodeFields {
   flags?: number;
 }
 
+// Offsets read once from the struct table: the hot path does plain numeric stores.
+const I_MODE = IN.i_mode!;
+const I_UID = IN.i_uid!;
+const I_UID_HIGH = IN.l_i_uid_high!;
+const I_GID = IN.i_gid!;
+const I_GID_HIGH = IN.l_i_gid_high!;
+const I_SIZE = IN.i_size!;
+const I_SIZE_HIGH = IN.i_size_high!;
+const I_LINKS = IN.i_links_count!;
+const I_BLOCKS = IN.i_blocks!;
+const I_FLAGS = IN.i_flags!;
+const I_BLOCK = IN.i_block!;
+const I_ATIME = IN.i_atime!;
+const I_CTIME = IN.i_ctime!;
+const I_MTIME = IN.i_mtime!;
+const I_EXTRA_ISIZE = IN.i_extra_isize!;
+const I_ATIME_EXTRA = IN.i_atime_extra!;
+const I_CTIME_EXTRA = IN.i_ctime_extra!;
+const I_MTIME_EXTRA = IN.i_mtime_extra!;
+const I_CRTIME = IN.i_crtime!;
+const I_CRTIME_EXTRA = IN.i_crtime_extra!;
+
+function putTime(dv: DataView, base: number, extra: number, t: Timestamp, large: boolean): void {
+  const epoch = Math.floor((t.sec + 0x80000000) / 0x100000000);
+  dv.setUint32(base, (t.sec - epoch * 0x100000000) >>> 0, true);
+  if (large) dv.setUint32(extra, ((epoch & 3) | (t.nsec << 2)) >>> 0, true);
+}
+
 /** Write one inode record at `at` in `buf` (which must be zero there). */
 export function writeInode(buf: Uint8Array, dv: DataView, at: number, inodeSize: number, f: InodeFields): void {
-  dv.setUint16(at + IN.i_mode!, f.mode, true);
-  dv.setUint16(at + IN.i_uid!, f.uid & 0xffff, true);
-  dv.setUint16(at + IN.l_i_uid_high!, f.uid >>> 16, true);
-  dv.setUint16(at + IN.i_gid!, f.gid & 0xffff, true);
-  dv.setUint16(at + IN.l_i_gid_high!, f.gid >>> 16, true);
-  dv.setUint32(at + IN.i_size!, f.size % 0x100000000, true);
-  dv.setUint32(at + IN.i_size_high!, Math.floor(f.size / 0x100000000), true);
-  dv.setUint16(at + IN.i_links_count!, f.links, true);
-  dv.setUint32(at + IN.i_blocks!, f.blocks512, true);
-  dv.setUint32(at + IN.i_flags!, f.flags ?? 0, true);
-  if (f.iBlockBytes) buf.set(f.iBlockBytes, at + IN.i_block!);
-  else if (f.iBlock) for (let i = 0; i < 15; i++) dv.setUint32(at + IN.i_block! + i * 4, f.iBlock[i]!, true);
+  dv.setUint16(at + I_MODE, f.mode, true);
+  dv.setUint16(at + I_UID, f.uid & 0xffff, true);
+  dv.setUint16(at + I_UID_HIGH, f.uid >>> 16, true);
+  dv.setUint16(at + I_GID, f.gid & 0xffff, true);
+  dv.setUint16(at + I_GID_HIGH, f.gid >>> 16, true);
+  dv.setUint32(at + I_SIZE, f.size % 0x100000000, true);
+  dv.setUint32(at + I_SIZE_HIGH, Math.floor(f.size / 0x100000000), true);
+  dv.setUint16(at + I_LINKS, f.links, true);
+  dv.setUint32(at + I_BLOCKS, f.blocks512, true);
+  if (f.flags) dv.setUint32(at + I_FLAGS, f.flags, true);
+  if (f.iBlockBytes) buf.set(f.iBlockBytes, at + I_BLOCK);
+  else if (f.iBlock) for (let i = 0; i < 15; i++) dv.setUint32(at + I_BLOCK + i * 4, f.iBlock[i]!, true);
   const large = inodeSize > 128;
-  const times: Array<[string, string, Timestamp]> = [
-    ['i_atime', 'i_atime_extra', f.atime],
-    ['i_ctime', 'i_ctime_extra', f.ctime],
-    ['i_mtime', 'i_mtime_extra', f.mtime],
-  ];
-  for (const [baseField, extraField, t] of times) {
-    const e = encodeTime(t);
-    dv.setUint32(at + IN[baseField]!, e.base, true);
-    if (large) dv.setUint32(at + IN[extraField]!, e.extra, true);
-  }
+  putTime(dv, at + I_ATIME, at + I_ATIME_EXTRA, f.atime, large);
+  putTime(dv, at + I_CTIME, at + I_CTIME_EXTRA, f.ctime, large);
+  putTime(dv, at + I_MTIME, at + I_MTIME_EXTRA, f.mtime, large);
   if (large) {
-    dv.setUint16(at + IN.i_extra_isize!, EXT2_EXTRA_ISIZE, true);
-    const c = encodeTime(f.crtime);
-    dv.setUint32(at + IN.i_crtime!, c.base, true);
-    dv.setUint32(at + IN.i_crtime_extra!, c.extra, true);
+    dv.setUint16(at + I_EXTRA_ISIZE, EXT2_EXTRA_ISIZE, true);
+    putTime(dv, at + I_CRTIME, at + I_CRTIME_EXTRA, f.crtime, true);
   }
 }
 

@@ -178,7 +178,7 @@ class ImageWriter {
   ) {
     this.bs = geo.blockSize;
     this.apb = geo.blockSize / 4;
-    this.bitmap = new Bitmap(geo.blocksCount);
+    this.bitmap = new Bitmap(geo.blocksCount - geo.firstDataBlock, geo.firstDataBlock);
     // Block 0 at 1 KiB blocks belongs to no group; mark group metadata in use.
     for (const g of geo.groups) this.bitmap.setRange(g.start, g.dataStart - g.start);
     this.alloc = new GroupAllocator(geo, this.bitmap);
@@ -462,15 +462,15 @@ class ImageWriter {
 
   private writeBitmaps(usedInodes: number): void {
     const { geo, bs } = this;
-    const bpg = geo.blocksPerGroup;
     const ipg = geo.inodesPerGroup;
     for (const g of geo.groups) {
       const bb = new Uint8Array(bs);
       const n = g.end - g.start;
-      for (let i = 0; i < n; i++) if (this.bitmap.get(g.start + i)) bb[i >> 3]! |= 1 << (i & 7);
+      // Groups start on a byte boundary of the bitmap (it is based at s_first_data_block).
+      const from = (g.start - geo.firstDataBlock) >> 3;
+      bb.set(this.bitmap.bits.subarray(from, from + Math.ceil(n / 8)));
       // Bits past the end of a short last group are set, as e2fsck expects.
       for (let i = n; i < bs * 8; i++) bb[i >> 3]! |= 1 << (i & 7);
-      void bpg;
       this.sink.write(g.blockBitmap * bs, bb);
 
       const ib = new Uint8Array(bs);

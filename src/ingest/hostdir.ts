@@ -3,7 +3,7 @@ import { ExtimgError } from '../errors.js';
 import { fsError } from '../io/fs-error.js';
 import type { ContentReader, FileContent } from '../tree/content.js';
 import type { MetaInput, Tree } from '../tree/tree.js';
-import type { Node, Timestamp } from '../tree/node.js';
+import type { DirNode, Node, Timestamp } from '../tree/node.js';
 
 export interface HostDirectoryOptions {
   /** Where the host directory lands in the tree (created if missing, merged if present). Default '/'. */
@@ -37,14 +37,17 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
 
   const destBytes = trimSlashes(typeof options.dest === 'string' ? Buffer.from(options.dest) : Buffer.from(options.dest ?? '/'));
   const topMeta = metaFromStat(top, owner);
-  inTree(hostDir, () => tree.mkdir(destBytes.length ? destBytes : '/', topMeta));
+  const topDir = inTree(hostDir, () => tree.mkdir(destBytes.length ? destBytes : '/', topMeta));
 
-  // (dev, ino) of multiply linked non-directories -> the tree path and node of the first name.
-  const links = new Map<string, { path: Uint8Array; node: Node }>();
+  // (dev, ino) of multiply linked non-directories -> the node of the first name.
+  const links = new Map<string, Node>();
 
   // Depth first, parents before children, names in byte order (stable output whatever the
-  // host filesystem's readdir order is). An explicit stack: host trees can be deep.
-  const stack: Array<{ host: Buffer; dest: Buffer }> = [{ host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes }];
+  // host filesystem's readdir order is). An explicit stack: host trees can be deep. Each level
+  // keeps its tree directory, so no path is resolved again from the root.
+  const stack: Array<{ host: Buffer; dest: Buffer; dir: DirNode }> = [
+    { host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes, dir: topDir },
+  ];
   while (stack.length) {
     const dir = stack.pop()!;
     let names: Buffer[];
@@ -54,10 +57,11 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
       throw hostError(dir.host, e);
     }
     names.sort(Buffer.compare);
-    const subdirs: Array<{ host: Buffer; dest: Buffer }> = [];
+    const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode }> = [];
     for (const name of names) {
       const host = join(dir.host, name);
       const dest = Buffer.concat([dir.dest, SLASH, name]);
+      const key = name.toString('latin1'); // the tree's byte-string key: one char per byte
       let st: fs.BigIntStats;
       try {
         st = fs.lstatSync(host, { bigint: true });
@@ -66,33 +70,22 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
       }
       const meta = metaFromStat(st, owner);
 
-      if (st.isDirectory()) {
-        inTree(host, () => tree.mkdir(dest, meta));
-        subdirs.push({ host, dest });
-        continue;
-      }
-
       let linkKey: string | undefined;
-      if (st.nlink > 1n) {
+      if (!st.isDirectory() && st.nlink > 1n) {
         linkKey = `${st.dev}:${st.ino}`;
         const first = links.get(linkKey);
-        // The first name may have been replaced meanwhile (two host paths reaching one tree
-        // path through a symlink already in the tree); then this name starts a new node.
-        if (first && tree.get(first.path) === first.node) {
-          inTree(host, () => tree.link(first.path, dest));
+        if (first) {
+          inTree(host, () => tree.addChild(dir.dir, key, first, dest));
           continue;
         }
       }
 
       let node: Node;
-      if (st.isFile()) {
-        try {
-          fs.accessSync(host, fs.constants.R_OK);
-        } catch (e) {
-          throw hostError(host, e);
-        }
+      if (st.isDirectory()) {
+        node = { kind: 'dir', meta: tree.meta(0o755, meta), entries: new Map() };
+      } else if (st.isFile()) {
         const content = new HostFileContent(host, Number(st.size), st.blocks * 512n < st.size);
-        node = inTree(host, () => tree.writeFile(dest, content, meta));
+        node = { kind: 'file', meta: tree.meta(0o644, meta), content };
       } else if (st.isSymbolicLink()) {
         let target: Buffer;
         try {
@@ -100,21 +93,21 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         } catch (e) {
           throw hostError(host, e);
         }
-        const bytes = new Uint8Array(target);
-        node = inTree(host, () => tree.symlink(dest, bytes, meta));
+        node = { kind: 'symlink', meta: tree.meta(0o777, meta), target: new Uint8Array(target) };
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = decodeDev(st.rdev);
-        const kind = st.isCharacterDevice() ? 'chr' : 'blk';
-        node = inTree(host, () => tree.mknod(dest, kind, major, minor, meta));
+        node = { kind: st.isCharacterDevice() ? 'chr' : 'blk', meta: tree.meta(0o644, meta), major, minor };
       } else if (st.isFIFO()) {
-        node = inTree(host, () => tree.mknod(dest, 'fifo', 0, 0, meta));
+        node = { kind: 'fifo', meta: tree.meta(0o644, meta) };
       } else if (st.isSocket()) {
-        node = inTree(host, () => tree.mknod(dest, 'socket', 0, 0, meta));
+        node = { kind: 'socket', meta: tree.meta(0o644, meta) };
       } else {
         options.onWarning?.(`${display(host)}: skipped: unknown file type (mode ${(Number(st.mode) >>> 12).toString(8)}xxxx)`);
         continue;
       }
-      if (linkKey !== undefined) links.set(linkKey, { path: dest, node });
+      const placed = inTree(host, () => tree.addChild(dir.dir, key, node, dest));
+      if (placed.kind === 'dir') subdirs.push({ host, dest, dir: placed });
+      if (linkKey !== undefined) links.set(linkKey, node);
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }

@@ -224,6 +224,32 @@ export class Tree {
     return node;
   }
 
+  /**
+   * Fast path for ingesters that walk a source tree and hold the parent directory already: put
+   * `node` under `parent` by name with the rules of the path-based methods (later wins,
+   * directories merge, a symlink to a directory is kept when a directory arrives). `path` is the
+   * full path, for messages and to follow such a symlink. Returns the node now under the name:
+   * for a directory, the one to descend into.
+   */
+  addChild(parent: DirNode, name: string, node: Node, path: PathLike): Node {
+    const existing = parent.entries.get(name);
+    if (existing === undefined) {
+      checkName(name, displayPath(path));
+      parent.entries.set(name, node);
+      return node;
+    }
+    if (node.kind === 'dir') {
+      if (existing.kind === 'dir') {
+        existing.meta = node.meta;
+        return existing;
+      }
+      if (existing.kind === 'symlink') return this.mkdir(path, node.meta);
+    }
+    if (existing === node) return node;
+    this.place({ parent, name, node: existing }, node, path, true);
+    return node;
+  }
+
   /** Hard link: `path` becomes another name for the node at `existing` (not followed). */
   link(existing: PathLike, path: PathLike, opts: { replace?: boolean } = {}): Node {
     const srcDisplay = displayPath(existing);
