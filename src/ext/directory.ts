@@ -6,7 +6,8 @@ import { DIR_ENTRY } from './struct.js';
  * block. Block 0 starts with "." and "..".
  */
 export interface DirEntryInput {
-  name: Uint8Array;
+  /** The name as a byte string (one char per byte, see tree/names.ts). */
+  name: string;
   inode: number;
   fileType: number;
 }
@@ -18,8 +19,6 @@ export function dirRecLen(nameLen: number): number {
   return (8 + nameLen + 3) & ~3;
 }
 
-const DOT = new Uint8Array([0x2e]);
-const DOTDOT = new Uint8Array([0x2e, 0x2e]);
 
 /**
  * Pack entries into blocks. With `out` (a buffer of `blocks * blockSize` bytes, zeroed) it writes
@@ -38,7 +37,7 @@ export function packDirectory(
   let pos = 0; // offset within the current block
   let lastEntry = -1; // absolute offset of the previous entry in this block
 
-  const put = (name: Uint8Array, inode: number, fileType: number): void => {
+  const put = (name: string, inode: number, fileType: number): void => {
     const len = dirRecLen(name.length);
     if (pos + len > blockSize) {
       // Close the block: stretch the last entry to its end.
@@ -52,14 +51,14 @@ export function packDirectory(
       dv.setUint16(at + D.rec_len, len, true);
       out[at + D.name_len] = name.length;
       out[at + D.file_type] = fileType;
-      out.set(name, at + 8);
+      for (let i = 0; i < name.length; i++) out[at + 8 + i] = name.charCodeAt(i);
     }
     lastEntry = at;
     pos += len;
   };
 
-  put(DOT, self, 2);
-  put(DOTDOT, parent, 2);
+  put('.', self, 2);
+  put('..', parent, 2);
   for (const e of entries) put(e.name, e.inode, e.fileType);
   if (dv) dv.setUint16(lastEntry + D.rec_len, blockSize - (lastEntry - block * blockSize), true);
   const used = block + 1;

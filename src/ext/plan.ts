@@ -1,6 +1,6 @@
 import { ExtimgError } from '../errors.js';
 import type { FileContent } from '../tree/content.js';
-import { keyToBytes, keyToDisplay } from '../tree/names.js';
+import { keyToDisplay } from '../tree/names.js';
 import type { DirNode, Node } from '../tree/node.js';
 import { compareKeys, type Tree } from '../tree/tree.js';
 import { countIndirectBlocks, maxLogicalBlocks, type LogicalRun } from './blockmap.js';
@@ -188,7 +188,7 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
     const names = [...dir.entries.keys()].sort(compareKeys);
     const entries: DirEntryInput[] = [];
     if (dir === root && !lostFound) {
-      entries.push({ name: keyToBytes(LOST_FOUND), inode: byNode.get(lfNode)!.ino, fileType: FT_DIR });
+      entries.push({ name: LOST_FOUND, inode: byNode.get(lfNode)!.ino, fileType: FT_DIR });
     }
     const subdirs: Array<[DirNode, string]> = [];
     for (const name of names) {
@@ -200,7 +200,7 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
         throw new ExtimgError('EINVAL', `${keyToDisplay(path)}: a directory cannot appear twice in the tree`, { path });
       }
       p.links++;
-      entries.push({ name: keyToBytes(name), inode: p.ino, fileType: fileType(child) });
+      entries.push({ name, inode: p.ino, fileType: fileType(child) });
       if (child.kind === 'dir') {
         p.parent = self.ino;
         subdirs.push([child, path]);

@@ -266,6 +266,7 @@ class ImageWriter {
   }
 
   private time(t: Timestamp): Timestamp {
+    if (this.geo.inodeSize > 128 && t.sec >= -0x80000000 && t.sec <= 0x37fffffff) return t;
     const sec = this.clampTime(t.sec);
     const nsec = this.geo.inodeSize === 128 || sec !== t.sec ? 0 : t.nsec;
     return { sec, nsec };
@@ -303,14 +304,19 @@ class ImageWriter {
       atime = mtime;
       ctime = mtime;
     }
-    const base: Omit<InodeFields, 'mode' | 'size' | 'blocks512' | 'iBlock'> = {
+    // One fields object per node, filled in place (no spreads: this runs once per inode).
+    const base: InodeFields = {
+      mode: 0,
       uid: meta.uid,
       gid: meta.gid,
+      size: p.size,
       atime,
       ctime,
       mtime,
       crtime: this.cfg.reproducible ? mtime : fsTime,
       links: p.links,
+      blocks512: 0,
+      iBlock: undefined,
     };
     const perm = meta.mode & 0o7777;
     const blocks512 = (p.blocks * this.bs) / 512;
@@ -322,7 +328,10 @@ class ImageWriter {
         packDirectory(p.ino, p.parent!, p.entries!, this.bs, p.dirBlocks!, buf);
         const map = buildBlockMap(p.runs, this.apb, this.alloc);
         this.emit(map, (l, phys, n) => this.out.put(phys, buf.subarray(l * this.bs, (l + n) * this.bs)));
-        this.putInode(p.ino, { ...base, mode: S_IFDIR | perm, size: p.size, blocks512, iBlock: map.iBlock });
+        base.mode = S_IFDIR | perm;
+        base.blocks512 = blocks512;
+        base.iBlock = map.iBlock;
+        this.putInode(p.ino, base);
         break;
       }
       case 'file': {
@@ -335,34 +344,39 @@ class ImageWriter {
             reader.close();
           }
         } else this.emit(map, () => {});
-        this.putInode(p.ino, { ...base, mode: S_IFREG | perm, size: p.size, blocks512, iBlock: map.iBlock });
+        base.mode = S_IFREG | perm;
+        base.blocks512 = blocks512;
+        base.iBlock = map.iBlock;
+        this.putInode(p.ino, base);
         break;
       }
       case 'symlink': {
         if (p.size <= FAST_SYMLINK_MAX) {
           const bytes = new Uint8Array(60);
           bytes.set(node.target);
-          this.putInode(p.ino, { ...base, mode: S_IFLNK | 0o777, size: p.size, blocks512: 0, iBlock: undefined, iBlockBytes: bytes });
+          base.mode = S_IFLNK | 0o777;
+          base.iBlockBytes = bytes;
+          this.putInode(p.ino, base);
         } else {
           const map = buildBlockMap(p.runs, this.apb, this.alloc);
           this.emit(map, (_l, phys) => this.out.put(phys, node.target));
-          this.putInode(p.ino, { ...base, mode: S_IFLNK | 0o777, size: p.size, blocks512, iBlock: map.iBlock });
+          base.mode = S_IFLNK | 0o777;
+          base.blocks512 = blocks512;
+          base.iBlock = map.iBlock;
+          this.putInode(p.ino, base);
         }
         break;
       }
       case 'chr':
       case 'blk':
-        this.putInode(p.ino, {
-          ...base,
-          mode: (node.kind === 'chr' ? S_IFCHR : S_IFBLK) | perm,
-          size: 0,
-          blocks512: 0,
-          iBlock: encodeDevice(node.major, node.minor),
-        });
+        base.mode = (node.kind === 'chr' ? S_IFCHR : S_IFBLK) | perm;
+        base.iBlock = encodeDevice(node.major, node.minor);
+        this.putInode(p.ino, base);
         break;
       case 'fifo':
       case 'socket':
-        this.putInode(p.ino, { ...base, mode: (node.kind === 'fifo' ? S_IFIFO : S_IFSOCK) | perm, size: 0, blocks512: 0, iBlock: undefined });
+        base.mode = (node.kind === 'fifo' ? S_IFIFO : S_IFSOCK) | perm;
+        this.putInode(p.ino, base);
         break;
     }
   }

@@ -60,7 +60,7 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
     const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode }> = [];
     for (const name of names) {
       const host = join(dir.host, name);
-      const dest = Buffer.concat([dir.dest, SLASH, name]);
+      const dest = (): Buffer => Buffer.concat([dir.dest, SLASH, name]);
       const key = name.toString('latin1'); // the tree's byte-string key: one char per byte
       let st: fs.BigIntStats;
       try {
@@ -106,7 +106,7 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         continue;
       }
       const placed = inTree(host, () => tree.addChild(dir.dir, key, node, dest));
-      if (placed.kind === 'dir') subdirs.push({ host, dest, dir: placed });
+      if (placed.kind === 'dir') subdirs.push({ host, dest: dest(), dir: placed });
       if (linkKey !== undefined) links.set(linkKey, node);
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);

@@ -231,10 +231,13 @@ export class Tree {
    * full path, for messages and to follow such a symlink. Returns the node now under the name:
    * for a directory, the one to descend into.
    */
-  addChild(parent: DirNode, name: string, node: Node, path: PathLike): Node {
+  addChild(parent: DirNode, name: string, node: Node, pathOf: PathLike | (() => PathLike)): Node {
+    const path = (): PathLike => (typeof pathOf === 'function' ? pathOf() : pathOf);
     const existing = parent.entries.get(name);
     if (existing === undefined) {
-      checkName(name, displayPath(path));
+      if (name.length === 0 || name.length > 255 || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+        checkName(name, displayPath(path()));
+      }
       parent.entries.set(name, node);
       return node;
     }
@@ -243,10 +246,10 @@ export class Tree {
         existing.meta = node.meta;
         return existing;
       }
-      if (existing.kind === 'symlink') return this.mkdir(path, node.meta);
+      if (existing.kind === 'symlink') return this.mkdir(path(), node.meta);
     }
     if (existing === node) return node;
-    this.place({ parent, name, node: existing }, node, path, true);
+    this.place({ parent, name, node: existing }, node, path(), true);
     return node;
   }
 
