@@ -300,7 +300,7 @@ class ImageWriter {
     let ctime = this.time(meta.ctime);
     if (this.cfg.reproducible) {
       // SOURCE_DATE_EPOCH: clamp, and derive atime/ctime so no host access time leaks in.
-      if (mtime.sec > this.cfg.fsTime) mtime = { sec: this.cfg.fsTime, nsec: 0 };
+      if (mtime.sec > this.cfg.fsTime || (mtime.sec === this.cfg.fsTime && mtime.nsec > 0)) mtime = { sec: this.cfg.fsTime, nsec: 0 };
       atime = mtime;
       ctime = mtime;
     }
