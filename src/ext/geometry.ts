@@ -45,6 +45,8 @@ export interface GeometryInput {
   resizeInode: boolean;
   /** Inodes that must exist (the tree's); the geometry grows past `inodesCount` to reach it. */
   minInodes?: number;
+  /** `inodesCount` is a default that may be lowered to fit the groups. */
+  inodesFlexible?: boolean;
 }
 
 /** e2fsprogs ext2fs_bg_has_super() with sparse_super: groups 0, 1 and powers of 3, 5 and 7. */
@@ -114,6 +116,9 @@ export function computeGeometry(input: GeometryInput): Geometry {
     // multiple of 8; then grow by 8 until at least `minInodes` (and first_ino + 1) fit.
     const minInodes = Math.max(input.minInodes ?? 0, EXT2_FIRST_INO + 1);
     let ipgWanted = Math.ceil(Math.max(input.inodesCount, 1) / groupCount);
+    // A default inode count (from the inode ratio) is a wish, not a demand: cap it at what a
+    // group can hold (mke2fs shrinks the groups instead; either is a valid layout).
+    if (input.inodesFlexible) ipgWanted = Math.min(ipgWanted, maxInodesPerGroup);
     let ipg = 0;
     let inodeTableBlocks = 0;
     for (;;) {

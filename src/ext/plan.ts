@@ -17,6 +17,9 @@ import {
 } from './constants.js';
 import { packDirectory, type DirEntryInput } from './directory.js';
 
+/** EXT2_LINK_MAX: e2fsck's limit on i_links_count without the ext4 dir_nlink feature. */
+export const EXT2_LINK_MAX = 65000;
+
 /** A fast symlink keeps its target in i_block when it is shorter than the 60 bytes there. */
 export const FAST_SYMLINK_MAX = 59;
 
@@ -223,6 +226,13 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
         directories++;
         const subdirs = p.entries!.filter((e) => e.fileType === FT_DIR).length;
         p.links = 2 + subdirs;
+        if (p.links > EXT2_LINK_MAX) {
+          throw new ExtimgError(
+            'ETOOBIG',
+            `${display}: ${subdirs} subdirectories exceed the ext2/ext3 limit of ${EXT2_LINK_MAX - 2} (i_links_count, no dir_nlink)`,
+            { path: display, subdirs },
+          );
+        }
         const minBlocks = node === lfNode ? lostFoundBlocks(blockSize) : 1;
         p.dirBlocks = packDirectory(p.ino, p.parent!, p.entries!, blockSize, minBlocks);
         p.size = p.dirBlocks * blockSize;
@@ -262,6 +272,12 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
       }
       default:
         break;
+    }
+    if (p.links > EXT2_LINK_MAX) {
+      throw new ExtimgError('ETOOBIG', `${display}: ${p.links} hard links exceed the ext2/ext3 limit of ${EXT2_LINK_MAX}`, {
+        path: display,
+        links: p.links,
+      });
     }
     let dataBlocks = 0;
     for (const r of p.runs) dataBlocks += r.count;

@@ -54,30 +54,71 @@ export function chooseSizing(input: SizingInput): Sizing {
     });
   }
   if (input.size !== undefined) {
-    const blocks = Math.floor(input.size / input.blockSize);
-    const inodes = input.inodes ?? Math.max(Math.ceil(needInodes * (1 + input.headroom)), Math.floor(input.size / inodeRatio(input.size)));
-    let geometry: Geometry;
-    try {
-      geometry = computeGeometry({ blockSize: input.blockSize, blocksCount: blocks, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode, minInodes: needInodes });
-    } catch (e) {
-      if (e instanceof ExtimgError && e.code === 'ENOSPC') throw tooSmall(input, e.message);
-      throw e;
-    }
-    if (geometry.inodesCount < needInodes) throw tooSmall(input, `${needInodes} inodes needed, ${geometry.inodesCount} fit`);
-    const u = used(input, geometry);
-    if (u.used > geometry.blocksCount) throw tooSmall(input, `needs ${u.used} blocks of ${input.blockSize} bytes, ${geometry.blocksCount} available`);
-    return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+    const r = trySize(input, Math.floor(input.size / input.blockSize));
+    if ('why' in r) throw tooSmall(input, r.why);
+    return r;
   }
   return fit(input, input.headroom);
 }
 
+/**
+ * The sized path: this many blocks, inodes from -N, else mke2fs's inode ratio; when the ratio's
+ * inode tables leave no room for the content, only the inodes the tree needs (plus headroom).
+ */
+function trySize(input: SizingInput, blocks: number): Sizing | { why: string } {
+  const needInodes = input.plan.maxIno;
+  const bytes = blocks * input.blockSize;
+  if (input.inodes !== undefined) return trySizeWith(input, blocks, input.inodes);
+  const fewest = Math.ceil(needInodes * (1 + input.headroom));
+  const byRatio = trySizeWith(input, blocks, Math.max(fewest, Math.floor(bytes / inodeRatio(bytes))));
+  return 'why' in byRatio ? trySizeWith(input, blocks, fewest) : byRatio;
+}
+
+function trySizeWith(input: SizingInput, blocks: number, inodes: number): Sizing | { why: string } {
+  const needInodes = input.plan.maxIno;
+  let geometry: Geometry;
+  try {
+    geometry = computeGeometry({
+      blockSize: input.blockSize,
+      blocksCount: blocks,
+      inodesCount: inodes,
+      inodeSize: input.inodeSize,
+      resizeInode: input.resizeInode,
+      minInodes: needInodes,
+      inodesFlexible: input.inodes === undefined,
+    });
+  } catch (e) {
+    if (e instanceof ExtimgError && e.code === 'ENOSPC') return { why: e.message };
+    throw e;
+  }
+  if (geometry.inodesCount < needInodes) return { why: `${needInodes} inodes needed, ${geometry.inodesCount} fit` };
+  const u = used(input, geometry);
+  if (u.used > geometry.blocksCount) {
+    return { why: `needs ${u.used} blocks of ${input.blockSize} bytes, ${geometry.blocksCount} available` };
+  }
+  return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+}
+
+/**
+ * The content does not fit `input.size`: say so, with the smallest size that does fit under
+ * the same rules (found by bisection over the sized path, since the inode ratio and journal
+ * size change with the size).
+ */
 function tooSmall(input: SizingInput, why: string): ExtimgError {
-  const f = fit({ ...input, size: undefined }, 0);
-  const bytes = f.geometry.blocksCount * input.blockSize;
-  return new ExtimgError('ENOSPC', `image size ${input.size} bytes is too small: ${why}; the content fits in ${bytes} bytes (--size ${Math.ceil(bytes / 1024)}K)`, {
-    size: input.size,
-    fits: bytes,
-  });
+  let hi = fit({ ...input, size: undefined }, 0).geometry.blocksCount;
+  while ('why' in trySize(input, hi)) hi = Math.ceil(hi * 1.25) + 64;
+  let lo = Math.floor(input.size! / input.blockSize);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ('why' in trySize(input, mid)) lo = mid;
+    else hi = mid;
+  }
+  const bytes = hi * input.blockSize;
+  return new ExtimgError(
+    'ENOSPC',
+    `image size ${input.size} bytes is too small: ${why}; the content fits in ${bytes} bytes (--size ${Math.ceil(bytes / 1024)}K)`,
+    { size: input.size, fits: bytes },
+  );
 }
 
 function fit(input: SizingInput, headroom: number): Sizing {

@@ -107,7 +107,7 @@ describe('Tree', () => {
     expect(code(() => t.writeFile('/d', 'no'))).toBe('EISDIR');
   });
 
-  it('walks parents before children, a directory's names in byte order, the root first', () => {
+  it('walks parents before children, names in byte order within a directory, the root first', () => {
     const t = tree();
     t.writeFile('/b/2', '');
     t.writeFile('/a', '');
