@@ -28,6 +28,10 @@ export interface InodeFields {
   /** For fast symlinks: raw bytes in place of i_block. */
   iBlockBytes?: Uint8Array;
   flags?: number;
+  /** i_file_acl: the xattr block. */
+  fileAcl?: number;
+  /** In-inode xattrs (magic, entries, values), placed after i_extra_isize. */
+  xattrBody?: Uint8Array;
 }
 
 // Offsets read once from the struct table: the hot path does plain numeric stores.
@@ -41,6 +45,7 @@ const I_SIZE_HIGH = IN.i_size_high!;
 const I_LINKS = IN.i_links_count!;
 const I_BLOCKS = IN.i_blocks!;
 const I_FLAGS = IN.i_flags!;
+const I_FILE_ACL = IN.i_file_acl!;
 const I_BLOCK = IN.i_block!;
 const I_ATIME = IN.i_atime!;
 const I_CTIME = IN.i_ctime!;
@@ -79,7 +84,9 @@ export function writeInode(buf: Uint8Array, dv: DataView, at: number, inodeSize:
   if (large) {
     dv.setUint16(at + I_EXTRA_ISIZE, EXT2_EXTRA_ISIZE, true);
     putTime(dv, at + I_CRTIME, at + I_CRTIME_EXTRA, f.crtime, true);
+    if (f.xattrBody) buf.set(f.xattrBody, at + 128 + EXT2_EXTRA_ISIZE);
   }
+  if (f.fileAcl) dv.setUint32(at + I_FILE_ACL, f.fileAcl, true);
 }
 
 /** The kernel's device encodings: old 8:8 in i_block[0] when both fit, else new in i_block[1]. */

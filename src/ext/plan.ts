@@ -16,6 +16,7 @@ import {
   FT_SYMLINK,
 } from './constants.js';
 import { packDirectory, type DirEntryInput } from './directory.js';
+import { EXT2_EXT_ATTR_REFCOUNT_MAX, placeXattrs, type XattrPlacement } from './xattr.js';
 
 /** EXT2_LINK_MAX: e2fsck's limit on i_links_count without the ext4 dir_nlink feature. */
 export const EXT2_LINK_MAX = 65000;
@@ -39,6 +40,8 @@ export interface PlannedInode {
   parent?: number;
   entries?: DirEntryInput[];
   dirBlocks?: number;
+  /** Extended attributes as placed on disk (in the inode body and/or a shared block). */
+  xattr?: XattrPlacement;
 }
 
 export interface TreePlan {
@@ -151,7 +154,7 @@ function scanZeroBlocks(content: FileContent, blockSize: number, nblocks: number
  * /lost+found inode 11, as mke2fs makes them; the rest follow depth first in name order, a hard
  * link taking its node's first number.
  */
-export function planTree(tree: Tree, blockSize: number): TreePlan {
+export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePlan {
   const apb = blockSize / 4;
   const maxBlocks = maxLogicalBlocks(apb);
   const byNode = new Map<Node, PlannedInode>();
@@ -218,6 +221,7 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
 
   // Sizes and block counts.
   let totalBlocks = 0;
+  const xattrShares = new Map<string, number>();
   for (const p of inodes) {
     const node = p.node;
     const display = keyToDisplay(p.path);
@@ -282,6 +286,17 @@ export function planTree(tree: Tree, blockSize: number): TreePlan {
     let dataBlocks = 0;
     for (const r of p.runs) dataBlocks += r.count;
     p.blocks = dataBlocks + countIndirectBlocks(p.runs, apb);
+    if (node.meta.xattrs.size) {
+      p.xattr = placeXattrs(node.meta.xattrs, inodeSize, blockSize, display);
+      if (p.xattr.blockKey !== undefined) {
+        // Each inode counts the block in its i_blocks; the image holds one per 1024 sharers.
+        const n = (xattrShares.get(p.xattr.blockKey) ?? 0) + 1;
+        xattrShares.set(p.xattr.blockKey, n);
+        if (n % EXT2_EXT_ATTR_REFCOUNT_MAX === 1) totalBlocks++;
+        p.blocks++;
+      }
+    }
+    if (p.xattr?.blockKey !== undefined) totalBlocks--; // counted once per share above
     if ((p.blocks * blockSize) / 512 > 0xffffffff) {
       throw new ExtimgError('ETOOBIG', `${display}: file too large for i_blocks without huge_file`, { path: display });
     }

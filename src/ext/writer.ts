@@ -33,6 +33,7 @@ import type { BuildOptions, BuildResult, FsType } from './options.js';
 import { BlockOutput } from './output.js';
 import { FAST_SYMLINK_MAX, planTree, type PlannedInode, type TreePlan } from './plan.js';
 import { chooseSizing } from './sizing.js';
+import { EXT2_EXT_ATTR_REFCOUNT_MAX } from './xattr.js';
 import { encodeGroupDescriptors, encodeSuperblock, type SuperblockInput } from './superblock.js';
 import { derivedUuid, formatUuid, parseUuid, randomUuid } from './uuid.js';
 
@@ -127,7 +128,7 @@ export function buildImage(tree: Tree, sink: ImageSink, options: BuildOptions = 
   if (![1024, 2048, 4096].includes(blockSize)) {
     throw new ExtimgError('EUSAGE', `block size ${String(blockSize)} is not supported (1024, 2048 or 4096)`, { blockSize });
   }
-  const plan = planTree(tree, blockSize);
+  const plan = planTree(tree, blockSize, options.inodeSize ?? 256);
   const sizing = chooseSizing({
     plan,
     blockSize,
@@ -167,6 +168,9 @@ class ImageWriter {
   private readonly itableView: DataView;
   private readonly usedDirs: Uint32Array;
   private dataDone = 0;
+  /** Shared xattr blocks by content: where, and how many inodes use it so far. */
+  private readonly xattrBlocks = new Map<string, { physical: number; refcount: number; bytes: Uint8Array }>();
+  private readonly xattrFull: Array<{ physical: number; refcount: number; bytes: Uint8Array }> = [];
   private lastProgress = 0;
 
   constructor(
@@ -197,6 +201,7 @@ class ImageWriter {
     if (p.journalBlocks > 0) jnlBlocks = this.writeJournal(p.journalBlocks, p.uuid, fsTime);
     for (const ino of this.plan.inodes) this.writeNode(ino, fsTime);
     this.out.flush();
+    this.writeXattrBlocks();
 
     // Per-group accounting from the bitmaps: the only source of truth for free counts.
     const ipg = geo.inodesPerGroup;
@@ -318,6 +323,10 @@ class ImageWriter {
       blocks512: 0,
       iBlock: undefined,
     };
+    if (p.xattr) {
+      base.xattrBody = p.xattr.inInode;
+      if (p.xattr.block) base.fileAcl = this.shareXattrBlock(p.xattr.blockKey!, p.xattr.block);
+    }
     const perm = meta.mode & 0o7777;
     const blocks512 = (p.blocks * this.bs) / 512;
     const group = Math.floor((p.ino - 1) / this.geo.inodesPerGroup);
@@ -378,6 +387,27 @@ class ImageWriter {
         base.mode = (node.kind === 'fifo' ? S_IFIFO : S_IFSOCK) | perm;
         this.putInode(p.ino, base);
         break;
+    }
+  }
+
+  /** The block for this xattr set: shared with earlier inodes, up to the kernel's refcount limit. */
+  private shareXattrBlock(key: string, bytes: Uint8Array): number {
+    let shared = this.xattrBlocks.get(key);
+    if (!shared || shared.refcount >= EXT2_EXT_ATTR_REFCOUNT_MAX) {
+      if (shared) this.xattrFull.push(shared);
+      shared = { physical: this.alloc.allocate(1).start, refcount: 0, bytes };
+      this.xattrBlocks.set(key, shared);
+    }
+    shared.refcount++;
+    return shared.physical;
+  }
+
+  /** Written last: h_refcount is only known once every inode is placed. */
+  private writeXattrBlocks(): void {
+    for (const b of [...this.xattrFull, ...this.xattrBlocks.values()]) {
+      const out = b.bytes.slice();
+      new DataView(out.buffer).setUint32(4, b.refcount, true);
+      this.sink.write(b.physical * this.bs, out);
     }
   }
 
