@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtimgError } from '../src/errors.js';
 import { addHostDirectory, decodeDev, HostFileContent } from '../src/ingest/hostdir.js';
@@ -205,12 +206,28 @@ describe('addHostDirectory', () => {
     expect(() => addHostDirectory(new Tree(), file)).toThrow(`${file}: not a directory`);
   });
 
-  it.runIf(!isRoot)('reports an unreadable directory as EIO', () => {
+  it('reports an unreadable directory as permission denied, as an unprivileged user', () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'locked-'));
+    fs.chmodSync(dir, 0o755);
     fs.mkdirSync(path.join(dir, 'secret'));
     fs.chmodSync(path.join(dir, 'secret'), 0);
     try {
-      expect(() => addHostDirectory(new Tree(), dir)).toThrow(`${path.join(dir, 'secret')}: permission denied`);
+      if (!isRoot) {
+        expect(() => addHostDirectory(new Tree(), dir)).toThrow(`${path.join(dir, 'secret')}: permission denied`);
+        return;
+      }
+      // Root reads everything: run the CLI as nobody (setpriv, util-linux) to see the real error.
+      fs.chmodSync(tmp, 0o755);
+      const out = path.join(fs.mkdtempSync(path.join(tmp, 'out-')), 'x.img');
+      fs.chmodSync(path.dirname(out), 0o777);
+      const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli', 'main.js');
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'build', '-o', out, dir], {
+        encoding: 'utf8',
+      });
+      expect(r.error, 'setpriv (util-linux) is needed to drop root for this test').toBeUndefined();
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`extimg: ${path.join(dir, 'secret')}: permission denied`);
+      expect(fs.existsSync(out)).toBe(false);
     } finally {
       fs.chmodSync(path.join(dir, 'secret'), 0o755);
     }
