@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'ENOSPC' // the content does not fit the requested image
   | 'ETOOBIG' // a file or symlink larger than the format can hold
   | 'EINVAL' // a value out of range (mode, uid, device number, ...)
-  | 'EIO'; // reading an input or writing the output failed
+  | 'EIO' // reading an input or writing the output failed
+  | 'EFORMAT' // not an archive or compressed stream we know, or an unsupported variant
+  | 'ECORRUPT'; // a truncated or corrupt archive, compressed stream or header (data names where)
 
 export class ExtimgError extends Error {
   readonly code: ErrorCode;

@@ -54,3 +54,42 @@ export class BytesContent implements FileContent {
 }
 
 export const EMPTY_CONTENT: FileContent = new BytesContent(new Uint8Array(0));
+
+/**
+ * Content made of data segments at given offsets with holes between them (a GNU or PAX sparse
+ * member of a tar archive): the segments are views into the archive's bytes, never copied.
+ */
+export class SegmentedContent implements FileContent {
+  readonly dataRanges: readonly ByteRange[];
+  constructor(
+    readonly size: number,
+    readonly segments: ReadonlyArray<{ readonly offset: number; readonly bytes: Uint8Array }>,
+    readonly origin?: string,
+  ) {
+    let end = 0;
+    for (const s of segments) {
+      if (s.offset < end || s.offset + s.bytes.length > size) {
+        throw new RangeError(`${origin ?? 'content'}: sparse segments overlap, are unsorted or pass the end`);
+      }
+      end = s.offset + s.bytes.length;
+    }
+    this.dataRanges = segments.filter((s) => s.bytes.length > 0).map((s) => ({ offset: s.offset, length: s.bytes.length }));
+  }
+  open(): ContentReader {
+    const segments = this.segments;
+    const size = this.size;
+    return {
+      read(position: number, into: Uint8Array): void {
+        if (position + into.length > size) throw new RangeError('read past end of content');
+        into.fill(0);
+        const end = position + into.length;
+        for (const s of segments) {
+          const a = Math.max(position, s.offset);
+          const b = Math.min(end, s.offset + s.bytes.length);
+          if (a < b) into.set(s.bytes.subarray(a - s.offset, b - s.offset), a - position);
+        }
+      },
+      close(): void {},
+    };
+  }
+}
