@@ -294,3 +294,29 @@ describe('addHostDirectory errors from the tree', () => {
     }
   });
 });
+
+describe('addHostDirectory exclude', () => {
+  it('leaves out matching entries and does not descend into excluded directories', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'extimg-excl-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'usr/share/doc/pkg'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'usr/share/doc/pkg/README'), 'x');
+      fs.writeFileSync(path.join(dir, 'usr/keep'), 'k');
+      fs.writeFileSync(path.join(dir, 'a.pyc'), 'p');
+      const seen: string[] = [];
+      const t = new Tree();
+      addHostDirectory(t, dir, {
+        exclude: (p) => {
+          seen.push(p);
+          return p === 'usr/share/doc' || p.endsWith('.pyc');
+        },
+      });
+      expect(t.get('/usr/keep')?.kind).toBe('file');
+      expect(t.get('/usr/share/doc')).toBeUndefined();
+      expect(t.get('/a.pyc')).toBeUndefined();
+      expect(seen).not.toContain('usr/share/doc/pkg');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -12,6 +12,11 @@ export interface HostDirectoryOptions {
   owner?: { uid: number; gid: number };
   /** Called for entries that are skipped (unknown file types). */
   onWarning?: (message: string) => void;
+  /**
+   * Leave out entries whose path relative to `hostDir` ('etc/passwd', no leading slash) matches;
+   * an excluded directory is not descended into (tar --exclude).
+   */
+  exclude?: (relativePath: string) => boolean;
 }
 
 const SLASH = Buffer.from('/');
@@ -45,9 +50,10 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
   // Depth first, parents before children, names in byte order (stable output whatever the
   // host filesystem's readdir order is). An explicit stack: host trees can be deep. Each level
   // keeps its tree directory, so no path is resolved again from the root.
-  const stack: Array<{ host: Buffer; dest: Buffer; dir: DirNode }> = [
-    { host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes, dir: topDir },
+  const stack: Array<{ host: Buffer; dest: Buffer; dir: DirNode; rel: string }> = [
+    { host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes, dir: topDir, rel: '' },
   ];
+  const exclude = options.exclude;
   while (stack.length) {
     const dir = stack.pop()!;
     let names: Buffer[];
@@ -57,8 +63,10 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
       throw hostError(dir.host, e);
     }
     names.sort(Buffer.compare);
-    const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode }> = [];
+    const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode; rel: string }> = [];
     for (const name of names) {
+      const rel = exclude ? (dir.rel ? `${dir.rel}/${name.toString('utf8')}` : name.toString('utf8')) : '';
+      if (exclude && exclude(rel)) continue;
       const host = join(dir.host, name);
       const dest = (): Buffer => Buffer.concat([dir.dest, SLASH, name]);
       const key = name.toString('latin1'); // the tree's byte-string key: one char per byte
@@ -106,7 +114,7 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         continue;
       }
       const placed = inTree(host, () => tree.addChild(dir.dir, key, node, dest));
-      if (placed.kind === 'dir') subdirs.push({ host, dest: dest(), dir: placed });
+      if (placed.kind === 'dir') subdirs.push({ host, dest: dest(), dir: placed, rel });
       if (linkKey !== undefined) links.set(linkKey, node);
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
