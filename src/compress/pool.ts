@@ -1,0 +1,178 @@
+/**
+ * Node adapter: decompress independent inputs in parallel on worker threads (one job a worker
+ * at a time, min(availableParallelism, jobs, 4) workers), moving bytes by transfer rather than
+ * copy. A single job, or a run from TypeScript sources (vitest), stays in this thread.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { type ErrorCode, ExtimgError } from '../errors.js';
+import { type Codec, DETECT_BYTES, detectCodec } from './detect.js';
+import { type Decompressed, decompressAuto } from './decompress.js';
+import { describe } from './fail.js';
+
+export interface DecompressJob {
+  data: Uint8Array;
+  /** Names the input in error messages (a path, or `pkg.deb:data.tar.xz`). */
+  origin: string;
+}
+
+export interface DecompressManyOptions {
+  /** Most worker threads to use; 0 decodes in this thread. Default min(cores, jobs, 4). */
+  workers?: number;
+  /**
+   * Transfer each input's ArrayBuffer to its worker when the input spans all of it (inputs
+   * become detached, length 0, in the caller). Default true; false copies them.
+   */
+  transferInputs?: boolean;
+}
+
+/** Messages between pool.ts and worker.ts. */
+export interface JobRequest {
+  id: number;
+  data: Uint8Array;
+  origin: string;
+}
+export type JobResult =
+  | { id: number; ok: true; codec: Codec | undefined; data: Uint8Array }
+  | { id: number; ok: false; error: { code: ErrorCode; message: string; data: Record<string, unknown> } };
+
+const MAX_WORKERS = 4;
+
+/** Counters for tests and --debug output: how much work went to worker threads. */
+export const poolStats = { workersStarted: 0, jobsInWorkers: 0 };
+
+/** True when the view spans its whole, unshared ArrayBuffer (so transferring it is safe). */
+export function ownsBuffer(a: Uint8Array): boolean {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer);
+}
+
+/** The compiled worker next to this module, or undefined when running from .ts sources. */
+function workerUrl(): URL | undefined {
+  const here = import.meta.url;
+  if (!here.endsWith('.js')) return undefined;
+  return new URL('./worker.js', here);
+}
+
+/** Whether decompressMany can use worker threads in this build (false under vitest from src/). */
+export function workersAvailable(): boolean {
+  return workerUrl() !== undefined;
+}
+
+function cores(): number {
+  try {
+    return availableParallelism();
+  } catch {
+    return cpus().length || 1;
+  }
+}
+
+/**
+ * Detect and decompress every job (like decompressAuto), in parallel when it pays. Results are
+ * in job order; inputs that are not compressed come back as they are without a trip to a
+ * worker. When jobs fail, the running ones finish, no new ones start, and the promise rejects
+ * with the ExtimgError of the first failed job in job order.
+ */
+export async function decompressMany(jobs: readonly DecompressJob[], options: DecompressManyOptions = {}): Promise<Decompressed[]> {
+  const results: Decompressed[] = new Array(jobs.length);
+  const pending: number[] = [];
+  jobs.forEach((job, i) => {
+    if (detectCodec(job.data.subarray(0, DETECT_BYTES)) === undefined) results[i] = { codec: undefined, data: job.data };
+    else pending.push(i);
+  });
+  const url = workerUrl();
+  const size = Math.min(options.workers ?? MAX_WORKERS, cores(), pending.length, MAX_WORKERS);
+  if (pending.length <= 1 || size < 1 || url === undefined) {
+    for (const i of pending) results[i] = await decompressAuto(jobs[i].data, jobs[i].origin);
+    return results;
+  }
+  await new WorkerPool(url, size, options.transferInputs ?? true, jobs, pending, results).run();
+  return results;
+}
+
+class WorkerPool {
+  private readonly failures = new Map<number, ExtimgError>();
+  private next = 0;
+  private running = 0;
+  private readonly sent = new Set<ArrayBufferLike>();
+  private resolve: () => void = () => {};
+
+  constructor(
+    private readonly url: URL,
+    private readonly size: number,
+    private readonly transferInputs: boolean,
+    private readonly jobs: readonly DecompressJob[],
+    /** Indices into jobs still to decode, in order. */
+    private readonly pending: readonly number[],
+    private readonly results: Decompressed[],
+  ) {}
+
+  async run(): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      this.resolve = resolve;
+    });
+    const workers: Worker[] = [];
+    try {
+      for (let i = 0; i < this.size; i++) workers.push(this.spawn());
+    } catch (e) {
+      // No thread could be started (resource limits): fail what was handed out, as one error.
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw new ExtimgError('EIO', `${this.jobs[this.pending[0]].origin}: cannot start a decompression worker: ${describe(e)}`, {});
+    }
+    await done;
+    await Promise.all(workers.map((w) => w.terminate()));
+    if (this.failures.size > 0) throw this.failures.get(Math.min(...this.failures.keys()));
+  }
+
+  /** A worker that takes jobs until none are left or one failed; a crash fails its job. */
+  private spawn(): Worker {
+    const worker = new Worker(this.url);
+    poolStats.workersStarted++;
+    let current = -1;
+    const take = (): void => {
+      current = -1;
+      if (this.failures.size > 0 || this.next >= this.pending.length) return this.finishIfIdle();
+      current = this.pending[this.next++];
+      this.running++;
+      const job = this.jobs[current];
+      const data = this.prepare(job.data);
+      const msg: JobRequest = { id: current, data, origin: job.origin };
+      worker.postMessage(msg, [data.buffer as ArrayBuffer]);
+    };
+    worker.on('message', (r: JobResult) => {
+      this.running--;
+      poolStats.jobsInWorkers++;
+      if (r.ok) this.results[r.id] = { codec: r.codec, data: r.data };
+      else this.failures.set(r.id, new ExtimgError(r.error.code, r.error.message, r.error.data));
+      take();
+    });
+    const crashed = (reason: string): void => {
+      if (current < 0) return;
+      const id = current;
+      current = -1;
+      this.running--;
+      const origin = this.jobs[id].origin;
+      const oom = /memory/i.test(reason);
+      const message = oom ? 'decompressed data does not fit in memory' : `decompression worker failed: ${reason}`;
+      this.failures.set(id, new ExtimgError(oom ? 'ETOOBIG' : 'EIO', `${origin}: ${message}`, { origin }));
+      this.finishIfIdle();
+    };
+    worker.on('error', (e) => crashed(describe(e)));
+    worker.on('exit', (code) => crashed(`exited with code ${code}`));
+    take();
+    return worker;
+  }
+
+  /** The bytes to send: the input itself when it may be transferred, else a copy of the view. */
+  private prepare(data: Uint8Array): Uint8Array {
+    if (this.transferInputs && ownsBuffer(data) && !this.sent.has(data.buffer)) {
+      this.sent.add(data.buffer);
+      return data;
+    }
+    return data.slice();
+  }
+
+  private finishIfIdle(): void {
+    if (this.running > 0) return;
+    if (this.failures.size > 0 || this.next >= this.pending.length) this.resolve();
+  }
+}

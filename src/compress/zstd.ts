@@ -1,0 +1,234 @@
+/**
+ * Zstandard (RFC 8878). We walk the frames ourselves — frame header, block headers, checksum,
+ * skippable frames — which finds truncation with its offset, refuses what a decoder would
+ * mishandle (dictionaries, lying content sizes), and bounds each frame's output (a block yields
+ * at most 128 KiB) even when the frame does not state its size. Each frame is then decoded by
+ * node:zlib's zstd (Node >= 22.15) when present, else by @bokuweb/zstd-wasm (zstd's own C
+ * decoder compiled to WebAssembly; measured 4x faster than the pure-JS fzstd here).
+ */
+import * as zlib from 'node:zlib';
+import { corrupt, describe, truncated, unsupported } from './fail.js';
+import { ByteSink } from './sink.js';
+
+const BLOCK_MAX = 128 << 10;
+
+interface Frame {
+  start: number;
+  end: number;
+  /** Declared content size, or -1. */
+  size: number;
+  /** Most the frame can decode to. */
+  bound: number;
+}
+
+/** Internal refusal with the offset. */
+class ZstdError extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+    readonly kind: 'corrupt' | 'truncated' | 'unsupported' = 'corrupt',
+  ) {
+    super(message);
+  }
+}
+
+function u32le(d: Uint8Array, p: number): number {
+  return (d[p] | (d[p + 1] << 8) | (d[p + 2] << 16) | (d[p + 3] << 24)) >>> 0;
+}
+
+/** Split `data` into frames; skippable frames and trailing zero padding are dropped. */
+export function zstdFrames(data: Uint8Array): Frame[] {
+  const frames: Frame[] = [];
+  let pos = 0;
+  let seen = 0;
+  while (pos < data.length) {
+    if (seen > 0 && data[pos] === 0) {
+      for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new ZstdError('garbage after zstd data', i);
+      break;
+    }
+    if (pos + 4 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    const magic = u32le(data, pos);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      if (pos + 8 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+      const end = pos + 8 + u32le(data, pos + 4);
+      if (end > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+      pos = end;
+    } else if (magic === 0xfd2fb528) {
+      const frame = walkFrame(data, pos);
+      frames.push(frame);
+      pos = frame.end;
+    } else {
+      throw new ZstdError(seen === 0 ? 'not a zstd stream (bad magic)' : 'garbage after zstd data', pos);
+    }
+    seen++;
+  }
+  if (seen === 0) throw new ZstdError('truncated', 0, 'truncated');
+  return frames;
+}
+
+function walkFrame(data: Uint8Array, start: number): Frame {
+  let p = start + 4;
+  if (p + 1 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+  const fhd = data[p++];
+  const fcsFlag = fhd >> 6;
+  const single = (fhd & 0x20) !== 0;
+  if (fhd & 0x08) throw new ZstdError('corrupt zstd frame header (reserved bit set)', p - 1);
+  const checksum = (fhd & 0x04) !== 0;
+  const dictIdSize = [0, 1, 2, 4][fhd & 3];
+  const fcsSize = [single ? 1 : 0, 2, 4, 8][fcsFlag];
+  const headerEnd = p + (single ? 0 : 1) + dictIdSize + fcsSize;
+  if (headerEnd > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+  let windowSize = Infinity;
+  if (!single) {
+    const wd = data[p++];
+    const base = 2 ** (10 + (wd >> 3));
+    windowSize = base + (base / 8) * (wd & 7);
+  }
+  let dictId = 0;
+  for (let i = 0; i < dictIdSize; i++) dictId += data[p + i] * 2 ** (8 * i);
+  if (dictId !== 0) throw new ZstdError(`zstd frame needs dictionary ${dictId}`, p, 'unsupported');
+  p += dictIdSize;
+  let size = -1;
+  if (fcsSize > 0) {
+    size = 0;
+    for (let i = 0; i < fcsSize; i++) size += data[p + i] * 2 ** (8 * i);
+    if (fcsSize === 2) size += 256;
+    if (single) windowSize = size;
+  }
+  p += fcsSize;
+  const blockMax = Math.min(BLOCK_MAX, windowSize);
+  let bound = 0;
+  for (;;) {
+    if (p + 3 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    const header = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16);
+    const last = header & 1;
+    const type = (header >> 1) & 3;
+    const blockSize = header >>> 3;
+    const at = p;
+    p += 3;
+    if (type === 3) throw new ZstdError('corrupt zstd block (reserved type)', at);
+    if (type === 1) {
+      // RLE: one byte repeated blockSize times.
+      if (blockSize > blockMax) throw new ZstdError('corrupt zstd block (too large)', at);
+      p += 1;
+      bound += blockSize;
+    } else {
+      if (blockSize > blockMax) throw new ZstdError('corrupt zstd block (too large)', at);
+      p += blockSize;
+      bound += type === 0 ? blockSize : blockMax;
+    }
+    if (p > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    if (last) break;
+  }
+  if (checksum) {
+    p += 4;
+    if (p > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+  }
+  if (size > bound) throw new ZstdError(`zstd frame declares ${size} bytes, its blocks hold at most ${bound}`, start + 5);
+  return { start, end: p, size, bound: size >= 0 ? size : bound };
+}
+
+/** Decode one frame to exactly its content: throws a message when the decoder refuses. */
+type FrameDecoder = (frame: Uint8Array, capacity: number) => Uint8Array;
+
+type ZlibZstd = (buf: Uint8Array, options?: { maxOutputLength?: number }) => Uint8Array;
+const nativeZstd = (zlib as unknown as { zstdDecompressSync?: ZlibZstd }).zstdDecompressSync;
+
+let wasmDecoder: Promise<FrameDecoder> | undefined;
+
+interface ZstdWasm {
+  init(): Promise<void>;
+  decompress(buf: Uint8Array, opts?: { defaultHeapSize: number }): Uint8Array;
+}
+
+/** zstd error codes (zstd_errors.h) the wasm build reports as negative numbers. */
+const ZSTD_ERRORS: Record<number, string> = {
+  10: 'unknown frame prefix',
+  12: 'unsupported zstd version',
+  14: 'unsupported frame parameter',
+  16: 'window too large',
+  20: 'data corrupt',
+  22: 'checksum mismatch',
+  24: 'literals header wrong',
+  30: 'dictionary corrupt',
+  32: 'wrong dictionary',
+  64: 'out of memory',
+  70: 'output larger than declared',
+  72: 'compressed size wrong',
+};
+
+async function loadWasm(): Promise<FrameDecoder> {
+  const mod = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasm & { default?: ZstdWasm };
+  const api: ZstdWasm = typeof mod.decompress === 'function' ? mod : (mod.default as ZstdWasm);
+  await api.init();
+  return (frame, capacity) => {
+    try {
+      // The wrapper sizes its output from the frame header, or uses defaultHeapSize.
+      return api.decompress(frame, { defaultHeapSize: Math.max(capacity, 1) });
+    } catch (e) {
+      const m = /code (-?\d+)/.exec(describe(e));
+      const text = m ? ZSTD_ERRORS[Math.abs(Number(m[1]))] : undefined;
+      throw new Error(text ?? describe(e));
+    }
+  };
+}
+
+/** Which decoder zstd uses here: 'node:zlib' or 'wasm'. */
+export function zstdBackend(): 'node:zlib' | 'wasm' {
+  return nativeZstd ? 'node:zlib' : 'wasm';
+}
+
+async function frameDecoder(prefer?: 'node:zlib' | 'wasm'): Promise<FrameDecoder> {
+  if (nativeZstd && prefer !== 'wasm') {
+    const native = nativeZstd;
+    return (frame, capacity) => {
+      try {
+        return native(frame, { maxOutputLength: Math.max(capacity, 1) });
+      } catch (e) {
+        throw new Error(describe(e));
+      }
+    };
+  }
+  wasmDecoder ??= loadWasm();
+  try {
+    return await wasmDecoder;
+  } catch (e) {
+    wasmDecoder = undefined;
+    throw e;
+  }
+}
+
+export async function decodeZstd(data: Uint8Array, origin: string, prefer?: 'node:zlib' | 'wasm'): Promise<Uint8Array> {
+  let frames: Frame[];
+  try {
+    frames = zstdFrames(data);
+  } catch (e) {
+    if (!(e instanceof ZstdError)) throw e;
+    if (e.kind === 'truncated') throw truncated(origin, 'zstd', e.offset);
+    if (e.kind === 'unsupported') throw unsupported(origin, 'zstd', e.message, e.offset);
+    throw corrupt(origin, 'zstd', e.message, e.offset);
+  }
+  if (frames.length === 0) return new Uint8Array(0);
+  let decodeFrame: FrameDecoder;
+  try {
+    decodeFrame = await frameDecoder(prefer);
+  } catch (e) {
+    throw unsupported(origin, 'zstd', `no zstd decoder could be loaded: ${describe(e)}`);
+  }
+  let total = 0;
+  for (const f of frames) total += f.bound;
+  const sink = new ByteSink(Math.min(total, 1 << 30));
+  for (const f of frames) {
+    let out: Uint8Array;
+    try {
+      out = f.bound === 0 ? new Uint8Array(0) : decodeFrame(data.subarray(f.start, f.end), f.bound);
+    } catch (e) {
+      throw corrupt(origin, 'zstd', `corrupt zstd frame: ${describe(e)}`, f.start);
+    }
+    if (f.size >= 0 && out.length !== f.size) {
+      throw corrupt(origin, 'zstd', `zstd frame decoded to ${out.length} bytes, its header says ${f.size}`, f.start);
+    }
+    sink.push(out);
+  }
+  return sink.result();
+}
