@@ -1,0 +1,434 @@
+import { ExtimgError } from '../errors.js';
+import { BytesContent } from '../tree/content.js';
+import type { Node } from '../tree/node.js';
+import type { Tree } from '../tree/tree.js';
+import { align, ascii, corrupt, show, type Where } from './bytes.js';
+import { Extractor, type ArchiveEntry, type EntryKind } from './extract.js';
+import type { ArchiveOptions } from './options.js';
+
+/**
+ * cpio: the "new" ASCII formats newc (070701) and crc (070702, with a sum of the data bytes),
+ * the portable odc (070707, octal) and the old binary format (0x71c7 in either byte order).
+ * Names are bytes and stay bytes (DESIGN.md: why cpio-stream is not used). Several archives may
+ * follow each other with zero padding between them, as initramfs images do
+ * (kernel Documentation/driver-api/early-userspace/buffer-format.rst).
+ */
+
+export type CpioFormat = 'newc' | 'crc' | 'odc' | 'bin';
+
+export interface CpioEntry {
+  format: CpioFormat;
+  /** Byte offset of the header. */
+  offset: number;
+  /** Byte offset of the data. */
+  dataOffset: number;
+  /** Byte offset just past the data and its padding: where the next header may start. */
+  end: number;
+  /** The name without its NUL, as stored (raw bytes, a view into the archive). */
+  name: Uint8Array;
+  ino: number;
+  /** st_mode: file type and permission bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  mtime: number;
+  devmajor: number;
+  devminor: number;
+  rdevmajor: number;
+  rdevminor: number;
+  /** crc format: the sum of the data bytes; 0 otherwise. */
+  check: number;
+  /** The data (file content or symlink target), a view into the archive. */
+  data: Uint8Array;
+  /** This is a `TRAILER!!!` entry: one archive (segment) ends here. */
+  trailer: boolean;
+}
+
+export const TRAILER = 'TRAILER!!!';
+const NEWC_HEADER = 110;
+const ODC_HEADER = 76;
+const BIN_HEADER = 26;
+
+const S_IFMT = 0o170000;
+const KINDS: Record<number, EntryKind> = {
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o020000: 'chr',
+  0o060000: 'blk',
+  0o010000: 'fifo',
+  0o140000: 'socket',
+};
+
+/** The cpio format whose magic is at `pos`, if any. */
+export function cpioMagic(data: Uint8Array, pos = 0): CpioFormat | undefined {
+  if (data.length - pos < 6) {
+    if (data.length - pos >= 2) return binMagic(data, pos) ? 'bin' : undefined;
+    return undefined;
+  }
+  const m = ascii(data, pos, 6);
+  if (m === '070701') return 'newc';
+  if (m === '070702') return 'crc';
+  if (m === '070707') return 'odc';
+  return binMagic(data, pos) ? 'bin' : undefined;
+}
+
+function binMagic(data: Uint8Array, pos: number): 'le' | 'be' | undefined {
+  const a = data[pos];
+  const b = data[pos + 1];
+  if (a === 0xc7 && b === 0x71) return 'le';
+  if (a === 0x71 && b === 0xc7) return 'be';
+  return undefined;
+}
+
+/**
+ * Every entry of one or more concatenated cpio archives, trailers included (`trailer: true`).
+ * Zero bytes between archives are skipped. Reading stops at the end of the data or at the
+ * first bytes after a trailer that are neither zeros nor a cpio header (an initramfs may go on
+ * with a compressed segment); the generator returns that offset.
+ */
+export function* readCpio(data: Uint8Array, origin: string): Generator<CpioEntry, number> {
+  let pos = 0;
+  let afterTrailer = true; // at a segment boundary: zeros may be skipped, other bytes end reading
+  for (;;) {
+    if (afterTrailer) {
+      while (pos < data.length && data[pos] === 0) pos++;
+      if (pos >= data.length) return pos;
+    } else if (pos >= data.length) {
+      return pos;
+    }
+    const format = cpioMagic(data, pos);
+    if (format === undefined) {
+      if (afterTrailer && pos > 0) return pos;
+      throw corrupt({ origin, offset: pos }, pos === 0 ? 'not a cpio archive (no cpio magic)' : 'no cpio header where one should start');
+    }
+    const e = format === 'odc' ? readOdc(data, pos, origin) : format === 'bin' ? readBin(data, pos, origin) : readNewc(data, pos, format, origin);
+    afterTrailer = e.trailer;
+    yield e;
+    pos = Math.min(e.end, data.length);
+  }
+}
+
+function hex8(data: Uint8Array, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = data[i]!;
+    let d: number;
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+    else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+    else return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+function octal(data: Uint8Array, at: number, len: number): number {
+  let v = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = data[i]!;
+    if (c < 0x30 || c > 0x37) return -1;
+    v = v * 8 + (c - 0x30);
+  }
+  return v;
+}
+
+const NEWC_FIELDS = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'filesize', 'devmajor', 'devminor', 'rdevmajor', 'rdevminor', 'namesize', 'check'] as const;
+
+function readNewc(data: Uint8Array, pos: number, format: 'newc' | 'crc', origin: string): CpioEntry {
+  const where: Where = { origin, offset: pos };
+  if (pos + NEWC_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${NEWC_HEADER} bytes)`);
+  const f: Record<string, number> = {};
+  for (let i = 0; i < NEWC_FIELDS.length; i++) {
+    const v = hex8(data, pos + 6 + i * 8);
+    if (v < 0) throw corrupt(where, `cpio header field ${NEWC_FIELDS[i]} is not hexadecimal`);
+    f[NEWC_FIELDS[i]!] = v;
+  }
+  const name = readName(data, pos + NEWC_HEADER, f.namesize!, where);
+  where.entry = show(name);
+  const dataOffset = pos + align(NEWC_HEADER + f.namesize!, 4);
+  const size = f.filesize!;
+  checkData(data, dataOffset, size, where);
+  const body = data.subarray(dataOffset, dataOffset + size);
+  const trailer = isTrailer(name);
+  if (format === 'crc' && !trailer && (f.mode! & S_IFMT) === 0o100000) {
+    let sum = 0;
+    for (let i = 0; i < body.length; i++) sum = (sum + body[i]!) >>> 0;
+    if (sum !== f.check) throw corrupt(where, `cpio crc checksum mismatch (recorded ${f.check}, computed ${sum})`);
+  }
+  return {
+    format,
+    offset: pos,
+    dataOffset,
+    end: dataOffset + align(size, 4),
+    name,
+    ino: f.ino!,
+    mode: f.mode!,
+    uid: f.uid!,
+    gid: f.gid!,
+    nlink: f.nlink!,
+    mtime: f.mtime!,
+    devmajor: f.devmajor!,
+    devminor: f.devminor!,
+    rdevmajor: f.rdevmajor!,
+    rdevminor: f.rdevminor!,
+    check: f.check!,
+    data: body,
+    trailer,
+  };
+}
+
+/** odc (POSIX.1 portable): magic, then dev ino mode uid gid nlink rdev in 6 octal digits, mtime 11, namesize 6, filesize 11. */
+function readOdc(data: Uint8Array, pos: number, origin: string): CpioEntry {
+  const where: Where = { origin, offset: pos };
+  if (pos + ODC_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${ODC_HEADER} bytes)`);
+  const widths: Array<[string, number]> = [['dev', 6], ['ino', 6], ['mode', 6], ['uid', 6], ['gid', 6], ['nlink', 6], ['rdev', 6], ['mtime', 11], ['namesize', 6], ['filesize', 11]];
+  const f: Record<string, number> = {};
+  let at = pos + 6;
+  for (const [k, w] of widths) {
+    const v = octal(data, at, w);
+    if (v < 0) throw corrupt(where, `cpio header field ${k} is not octal`);
+    f[k] = v;
+    at += w;
+  }
+  const name = readName(data, pos + ODC_HEADER, f.namesize!, where);
+  where.entry = show(name);
+  const dataOffset = pos + ODC_HEADER + f.namesize!;
+  const size = f.filesize!;
+  checkData(data, dataOffset, size, where);
+  return {
+    format: 'odc',
+    offset: pos,
+    dataOffset,
+    end: dataOffset + size,
+    name,
+    ino: f.ino!,
+    mode: f.mode!,
+    uid: f.uid!,
+    gid: f.gid!,
+    nlink: f.nlink!,
+    mtime: f.mtime!,
+    // An old 16-bit dev_t in 18 bits: major above bit 8 (GNU cpio writes makedev() of small numbers).
+    devmajor: f.dev! >>> 8,
+    devminor: f.dev! & 0xff,
+    rdevmajor: f.rdev! >>> 8,
+    rdevminor: f.rdev! & 0xff,
+    check: 0,
+    data: data.subarray(dataOffset, dataOffset + size),
+    trailer: isTrailer(name),
+  };
+}
+
+/** The old binary format: 13 16-bit words in the writer's byte order; name and data padded to 2. */
+function readBin(data: Uint8Array, pos: number, origin: string): CpioEntry {
+  const where: Where = { origin, offset: pos };
+  if (pos + BIN_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${BIN_HEADER} bytes)`);
+  const le = binMagic(data, pos) === 'le';
+  const w = (i: number): number => (le ? data[pos + 2 * i]! | (data[pos + 2 * i + 1]! << 8) : (data[pos + 2 * i]! << 8) | data[pos + 2 * i + 1]!);
+  const namesize = w(10);
+  const size = w(11) * 65536 + w(12);
+  const name = readName(data, pos + BIN_HEADER, namesize, where);
+  where.entry = show(name);
+  const dataOffset = pos + align(BIN_HEADER + namesize, 2);
+  checkData(data, dataOffset, size, where);
+  return {
+    format: 'bin',
+    offset: pos,
+    dataOffset,
+    end: dataOffset + align(size, 2),
+    name,
+    ino: w(2),
+    mode: w(3),
+    uid: w(4),
+    gid: w(5),
+    nlink: w(6),
+    mtime: w(8) * 65536 + w(9),
+    devmajor: w(1) >>> 8,
+    devminor: w(1) & 0xff,
+    rdevmajor: w(7) >>> 8,
+    rdevminor: w(7) & 0xff,
+    check: 0,
+    data: data.subarray(dataOffset, dataOffset + size),
+    trailer: isTrailer(name),
+  };
+}
+
+function readName(data: Uint8Array, at: number, namesize: number, where: Where): Uint8Array {
+  if (namesize === 0) throw corrupt(where, 'cpio entry with an empty name (namesize 0)');
+  if (at + namesize > data.length) throw corrupt(where, `truncated cpio name (namesize ${namesize}, ${Math.max(0, data.length - at)} bytes left)`);
+  // namesize counts the terminating NUL; be lenient about a missing one, as GNU cpio is.
+  const end = data[at + namesize - 1] === 0 ? at + namesize - 1 : at + namesize;
+  const name = data.subarray(at, end);
+  const nul = name.indexOf(0);
+  return nul < 0 ? name : name.subarray(0, nul);
+}
+
+function checkData(data: Uint8Array, dataOffset: number, size: number, where: Where): void {
+  if (dataOffset + size > data.length) {
+    throw corrupt(where, `entry data runs past the end of the archive (size ${size}, ${Math.max(0, data.length - dataOffset)} bytes left)`);
+  }
+}
+
+function isTrailer(name: Uint8Array): boolean {
+  return name.length === TRAILER.length && ascii(name, 0, name.length) === TRAILER;
+}
+
+// ---- into the tree ----------------------------------------------------------------------
+
+export interface CpioHooks {
+  /** Every entry placed (or excluded), with its archive-relative key; rpm maps owners by it. */
+  onEntry?(key: string, node: Node, entry: CpioEntry): void;
+}
+
+/**
+ * Apply one or more concatenated cpio archives. Hard links are entries with the same (dev, ino)
+ * and nlink > 1 within one archive; the data may come with the first name (odc) or the last
+ * (newc as GNU cpio writes it).
+ */
+export function addCpio(tree: Tree, data: Uint8Array, opts: ArchiveOptions, hooks: CpioHooks = {}): void {
+  const x = new Extractor(tree, opts);
+  let links = new Map<string, Node>();
+  const it = readCpio(data, opts.origin);
+  let last: CpioEntry | undefined;
+  for (;;) {
+    const r = it.next();
+    if (r.done) {
+      if (r.value < data.length) {
+        opts.onWarning?.(`${opts.origin}: ${data.length - r.value} bytes after the cpio trailer at byte ${r.value} ignored`);
+      } else if (last && !last.trailer) {
+        opts.onWarning?.(`${opts.origin}: no TRAILER!!! entry at the end; the archive may be truncated`);
+      }
+      return;
+    }
+    const e = r.value;
+    last = e;
+    if (e.trailer) {
+      links = new Map();
+      continue;
+    }
+    const kind = KINDS[e.mode & S_IFMT];
+    if (kind === undefined) {
+      opts.onWarning?.(`${opts.origin}: skipped '${show(e.name)}' at byte ${e.offset}: unknown file type in mode 0${e.mode.toString(8)}`);
+      continue;
+    }
+    const entry: ArchiveEntry = {
+      path: e.name,
+      kind,
+      meta: { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: { sec: e.mtime, nsec: 0 } },
+      offset: e.offset,
+    };
+    if (kind === 'file') entry.content = new BytesContent(e.data);
+    else if (kind === 'symlink') {
+      // Some writers count a terminating NUL in the target.
+      entry.target = e.data.length && e.data[e.data.length - 1] === 0 ? e.data.subarray(0, e.data.length - 1) : e.data;
+    } else if (kind === 'chr' || kind === 'blk') {
+      entry.major = e.rdevmajor;
+      entry.minor = e.rdevminor;
+    }
+    let node: Node | undefined;
+    if (kind !== 'dir' && e.nlink > 1) {
+      const id = `${e.devmajor}:${e.devminor}:${e.ino}`;
+      const first = links.get(id);
+      if (first) {
+        if (first.kind === 'file' && kind === 'file' && e.data.length > 0) {
+          first.content = entry.content!;
+          first.meta.mtime = { sec: e.mtime, nsec: 0 };
+        }
+        x.share(e.name, first, e.offset);
+        node = first;
+      } else {
+        node = x.add(entry);
+        if (node) links.set(id, node);
+      }
+    } else {
+      node = x.add(entry);
+    }
+    if (node && hooks.onEntry) hooks.onEntry(x.keyOf(e.name), node, e);
+  }
+}
+
+// ---- writer -----------------------------------------------------------------------------
+
+/** What writeNewc needs of an entry; a CpioEntry from readCpio fits. */
+export interface NewcInput {
+  /** Path bytes (or a string, encoded UTF-8), without a NUL. */
+  name: Uint8Array | string;
+  /** st_mode: file type and permission bits. */
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** Default 2 for directories, else 1. */
+  nlink?: number;
+  mtime?: number;
+  /** Default: a running number from 1 (unique within the archive). */
+  ino?: number;
+  devmajor?: number;
+  devminor?: number;
+  rdevmajor?: number;
+  rdevminor?: number;
+  /** File content or symlink target. */
+  data?: Uint8Array;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * A newc archive: for each entry the 110-byte header ('070701' and 13 fields of 8 hex digits),
+ * the name and its NUL padded to 4, the data padded to 4; then `TRAILER!!!`. namesize counts
+ * bytes including the NUL. Input entries named TRAILER!!! are left out (one is written last).
+ */
+export function writeNewc(entries: Iterable<NewcInput>, opts: { trailer?: boolean } = {}): Uint8Array {
+  const list: Array<{ e: NewcInput; name: Uint8Array; data: Uint8Array }> = [];
+  let total = 0;
+  for (const e of entries) {
+    const name = typeof e.name === 'string' ? utf8.encode(e.name) : e.name;
+    if (isTrailer(name)) continue;
+    const data = e.data ?? new Uint8Array(0);
+    list.push({ e, name, data });
+    total += align(NEWC_HEADER + name.length + 1, 4) + align(data.length, 4);
+  }
+  const trailerName = utf8.encode(TRAILER);
+  if (opts.trailer ?? true) total += align(NEWC_HEADER + trailerName.length + 1, 4);
+  const out = new Uint8Array(total);
+  let pos = 0;
+  let nextIno = 1;
+  const header = (fields: number[], name: Uint8Array): void => {
+    out.set([0x30, 0x37, 0x30, 0x37, 0x30, 0x31], pos); // "070701"
+    for (let i = 0; i < 13; i++) {
+      const v = fields[i]!;
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+        throw new ExtimgError('EINVAL', `cpio: ${show(name)}: ${NEWC_FIELDS[i]} ${v} does not fit 8 hex digits`, { name: show(name) });
+      }
+      const s = v.toString(16).toUpperCase().padStart(8, '0'); // as GNU cpio writes it
+      for (let k = 0; k < 8; k++) out[pos + 6 + i * 8 + k] = s.charCodeAt(k);
+    }
+    out.set(name, pos + NEWC_HEADER);
+    pos += align(NEWC_HEADER + name.length + 1, 4); // the NUL and padding are already zero
+  };
+  for (const { e, name, data } of list) {
+    const isDir = (e.mode & S_IFMT) === 0o040000;
+    header(
+      [
+        e.ino ?? nextIno++,
+        e.mode,
+        e.uid ?? 0,
+        e.gid ?? 0,
+        e.nlink ?? (isDir ? 2 : 1),
+        e.mtime ?? 0,
+        data.length,
+        e.devmajor ?? 0,
+        e.devminor ?? 0,
+        e.rdevmajor ?? 0,
+        e.rdevminor ?? 0,
+        name.length + 1,
+        0,
+      ],
+      name,
+    );
+    out.set(data, pos);
+    pos += align(data.length, 4);
+  }
+  if (opts.trailer ?? true) header([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, trailerName.length + 1, 0], trailerName);
+  return out;
+}

@@ -1,0 +1,62 @@
+import { ExtimgError } from '../errors.js';
+import { readAr } from './ar.js';
+import type { Codec } from '../compress/index.js';
+
+/**
+ * A Debian binary package: an ar archive whose members are `debian-binary` ("2.x\n"), then
+ * `control.tar[.ext]`, then `data.tar[.ext]`; members named with a leading '_' are ignored
+ * (deb(5), dpkg-deb's extract.c). Only the data member goes into the image.
+ */
+
+const DATA_CODECS: Record<string, Codec | undefined> = {
+  'data.tar': undefined,
+  'data.tar.gz': 'gzip',
+  'data.tar.xz': 'xz',
+  'data.tar.zst': 'zstd',
+  'data.tar.bz2': 'bzip2',
+  'data.tar.lzma': 'lzma',
+};
+
+export interface DebPayload {
+  /** How the data member is compressed (by its name), undefined for a plain data.tar. */
+  codec: Codec | undefined;
+  /** The member's name, e.g. "data.tar.xz". */
+  member: string;
+  /** The member's bytes, still compressed: a view into the package. */
+  payload: Uint8Array;
+}
+
+export function unwrapDeb(data: Uint8Array, origin: string): DebPayload {
+  let index = 0;
+  let sawControl = false;
+  const latin1 = new TextDecoder('latin1');
+  for (const m of readAr(data, origin)) {
+    const at = `${origin}: ar member '${m.name}' at byte ${m.offset}`;
+    if (index++ === 0) {
+      if (m.name !== 'debian-binary') {
+        throw new ExtimgError('EFORMAT', `${at}: not a Debian package (the first member must be debian-binary)`, { archive: origin });
+      }
+      const version = latin1.decode(m.data.subarray(0, 16));
+      if (!/^2\.\d+\n/.test(version)) {
+        throw new ExtimgError('EFORMAT', `${origin}: Debian package format ${JSON.stringify(version.split('\n')[0])} is not supported (only 2.x)`, {
+          archive: origin,
+        });
+      }
+      continue;
+    }
+    if (m.name.startsWith('_')) continue;
+    if (m.name.startsWith('control.tar')) {
+      sawControl = true;
+      continue;
+    }
+    if (m.name.startsWith('data.tar')) {
+      if (!sawControl) throw new ExtimgError('EFORMAT', `${at}: data member before the control member`, { archive: origin });
+      if (!Object.hasOwn(DATA_CODECS, m.name)) {
+        throw new ExtimgError('EFORMAT', `${at}: unknown compression of the data member`, { archive: origin, member: m.name });
+      }
+      return { codec: DATA_CODECS[m.name], member: m.name, payload: m.data };
+    }
+    throw new ExtimgError('EFORMAT', `${at}: unexpected member in a Debian package`, { archive: origin, member: m.name });
+  }
+  throw new ExtimgError('EFORMAT', `${origin}: Debian package without a data.tar member`, { archive: origin });
+}

@@ -1,0 +1,17 @@
+/** How an archive is applied to the tree (tar, cpio, .deb, pacman, rpm payloads alike). */
+export interface ArchiveOptions {
+  /** The input as the user named it (a file path); every message and error starts with it. */
+  origin: string;
+  /** Apply under this directory of the image (created if missing, merged if present). Default '/'. */
+  dest?: string;
+  /** Give every node this owner instead of the archive's (like `tar --same-owner` under fakeroot). */
+  owner?: { uid: number; gid: number };
+  /**
+   * Leave out entries whose path in the archive matches (a glob matcher supplied by the caller).
+   * It sees paths as GNU tar normalises them: no leading '/' or './', '..' resolved, UTF-8.
+   * An excluded directory takes everything below it along (tar --exclude).
+   */
+  exclude?: (pathInArchive: string) => boolean;
+  /** Recoverable oddities (a lone zero block, leading '/' removed, unknown entry types). */
+  onWarning?: (message: string) => void;
+}
