@@ -5,3 +5,4 @@ export * from './ext/options.js';
 export { buildImage } from './ext/writer.js';
 export * from './io/index.js';
 export { addHostDirectory, HostFileContent, decodeDev, type HostDirectoryOptions } from './ingest/hostdir.js';
+export * from './edit/index.js';

@@ -1,10 +1,18 @@
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkExcludePatterns } from '../edit/glob.js';
+import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
+import { parseRecipe, type Recipe } from '../edit/recipe.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
 import { buildToFile } from '../io/build.js';
+import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
 import type { CliContext } from './context.js';
+import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { BUILD_HELP } from './help.js';
-import { applyInput, parseInputSpec, resolveInput } from './inputs.js';
+import { nodeHostFiles } from './host.js';
+import { applyInput, parseInputSpec, resolveInputs, type InputSpec } from './inputs.js';
 import { formatBytes, Progress } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
 import {
@@ -37,33 +45,46 @@ const OPTIONS = {
   'no-resize-inode': { type: 'boolean' },
   owner: { type: 'string' },
   timestamp: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  recipe: { type: 'string' },
+  ...EDIT_OPTIONS,
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parse>['values'];
+type Parsed = ReturnType<typeof parse>;
+type Values = Parsed['values'];
 
 function parse(args: string[]) {
-  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
 }
 
 export interface BuildPlan {
   output: string;
-  inputs: string[];
+  inputs: InputSpec[];
   options: BuildOptions;
   owner?: { uid: number; gid: number };
+  exclude: string[];
+  /** Device tables and edits in the order they apply: the recipe's, then the command line's. */
+  edits: PreparedEdit[];
   json: boolean;
   quiet: boolean;
 }
 
-/** Turn validated option values into BuildOptions; every bad value is a usage error naming its option. */
-export function planBuild(values: Values, positionals: string[], env: NodeJS.ProcessEnv): BuildPlan {
-  if (values.output === undefined) throw usageError('missing -o/--output FILE', CMD);
-  if (values.output === '-') throw usageError('-o/--output: cannot write an image to stdout (it needs seeking); give a file name', CMD);
-  const o: BuildOptions = {};
-  const type = parseChoice('--type', values.type ?? 'ext3', ['ext2', 'ext3'] as const, CMD);
+/**
+ * Turn validated option values (and a recipe, if one was given) into a plan; every bad value is
+ * a usage error naming its option or recipe key. Command-line values override the recipe's;
+ * inputs, excludes and edits from the command line come after the recipe's.
+ */
+export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recipe): BuildPlan {
+  const { values, positionals } = parsed;
+  const output = values.output ?? recipe?.output;
+  if (output === undefined) throw usageError(`missing -o/--output FILE${recipe ? ` (or "output" in ${recipe.file})` : ''}`, CMD);
+  if (output === '-') throw usageError('-o/--output: cannot write an image to stdout (it needs seeking); give a file name', CMD);
+  const o: BuildOptions = { ...(recipe?.options ?? {}) };
+  const type = parseChoice('--type', values.type ?? o.type ?? 'ext3', ['ext2', 'ext3'] as const, CMD);
   o.type = type;
   if (values['block-size'] !== undefined) o.blockSize = parseChoice('--block-size', values['block-size'], [1024, 2048, 4096] as const, CMD);
   if (values['inode-size'] !== undefined) o.inodeSize = parseChoice('--inode-size', values['inode-size'], [128, 256] as const, CMD);
@@ -78,40 +99,65 @@ export function planBuild(values: Values, positionals: string[], env: NodeJS.Pro
   if (values.size !== undefined) o.size = parseSize('--size', values.size, CMD);
   if (values.headroom !== undefined) o.headroom = parseHeadroom('--headroom', values.headroom, CMD);
   if (values['journal-blocks'] !== undefined) {
-    if (type !== 'ext3') throw usageError('--journal-blocks: only ext3 has a journal', CMD);
     // The range mke2fs accepts (figure_journal_size in misc/util.c).
     o.journalBlocks = parseInteger('--journal-blocks', values['journal-blocks'], 1024, 10_240_000, CMD);
   }
+  if (o.journalBlocks !== undefined && type !== 'ext3') {
+    throw usageError(values['journal-blocks'] !== undefined ? '--journal-blocks: only ext3 has a journal' : `${recipe!.file}: journalBlocks: only ext3 has a journal`, CMD);
+  }
   if (values['no-resize-inode']) o.resizeInode = false;
-  const timestamp = parseTimestamp(values.timestamp, env, CMD);
+  // --timestamp, then the recipe's, then SOURCE_DATE_EPOCH.
+  const timestamp = values.timestamp !== undefined || o.timestamp === undefined ? parseTimestamp(values.timestamp, env, CMD) : o.timestamp;
   if (timestamp !== undefined) o.timestamp = timestamp;
+
+  const exclude = [...(recipe?.exclude ?? []), ...(values.exclude ?? [])];
+  try {
+    checkExcludePatterns(values.exclude ?? []);
+  } catch (e) {
+    throw usageError((e as Error).message, CMD);
+  }
+
   const plan: BuildPlan = {
-    output: values.output,
-    inputs: positionals,
+    output,
+    inputs: [...(recipe?.inputs ?? []), ...positionals.map((arg) => parseInputSpec(arg))],
     options: o,
+    exclude,
+    edits: [...(recipe?.edits ?? []), ...cliEdits(parsed)],
     json: values.json ?? false,
     quiet: values.quiet ?? false,
   };
-  if (values.owner !== undefined) plan.owner = parseOwner('--owner', values.owner, CMD);
+  const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CMD) : recipe?.owner;
+  if (owner) plan.owner = owner;
   return plan;
 }
 
-export function buildCommand(args: string[], ctx: CliContext): number {
-  let parsed: ReturnType<typeof parse>;
+/** The edit options in command-line order (parseArgs groups `multiple` values per option). */
+function cliEdits(parsed: Parsed): PreparedEdit[] {
+  const edits: PreparedEdit[] = [];
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option' || !isEditOption(token.name)) continue;
+    edits.push(parseEditOption(token.name, token.value ?? ''));
+  }
+  return edits;
+}
+
+export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
+  let parsed: Parsed;
   try {
     parsed = parse(args);
   } catch (e) {
     throw parseArgsError(e, CMD);
   }
-  const { values, positionals } = parsed;
+  const values: Values = parsed.values;
   if (values.debug) ctx.debug = true;
   if (values.help) {
     ctx.stdout.write(BUILD_HELP);
     return 0;
   }
-  const plan = planBuild(values, positionals, ctx.env);
+  const recipe = values.recipe !== undefined ? loadRecipe(values.recipe) : undefined;
+  const plan = planBuild(parsed, ctx.env, recipe);
   // Check every input before reading any, so a typo in the last one fails fast.
-  const inputs = plan.inputs.map((arg) => resolveInput(parseInputSpec(arg)));
+  const inputs = resolveInputs(plan.inputs);
 
   const ts = plan.options.timestamp;
   const tree = new Tree({
@@ -122,8 +168,9 @@ export function buildCommand(args: string[], ctx: CliContext): number {
     ctx.stderr.write(`extimg: warning: ${message}\n`);
   };
   for (const input of inputs) {
-    applyInput(tree, input, { ...(plan.owner ? { owner: plan.owner } : {}), onWarning });
+    await applyInput(tree, input, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, onWarning });
   }
+  for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
 
   const options: BuildOptions = { ...plan.options };
   if (!plan.quiet && ctx.stderr.isTTY) {
@@ -131,12 +178,24 @@ export function buildCommand(args: string[], ctx: CliContext): number {
     options.onProgress = (done, total) => progress.update(done, total);
     ctx.cleanup.push(() => progress.clear());
   }
+  // The only write to the output: a temp file renamed into place, removed on any error.
   const result = buildToFile(tree, plan.output, options);
   ctx.runCleanup();
 
   if (plan.json) ctx.stdout.write(`${JSON.stringify({ output: plan.output, ...result }, null, 2)}\n`);
   if (!plan.quiet && !plan.json) ctx.stderr.write(`${summary(plan.output, result)}\n`);
   return 0;
+}
+
+/** Read and check a recipe; its relative host paths are resolved against its directory. */
+export function loadRecipe(file: string): Recipe {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fsError(file, e);
+  }
+  return parseRecipe(text, file, { baseDir: nodePath.dirname(file) });
 }
 
 export function summary(output: string, r: BuildResult): string {

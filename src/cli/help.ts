@@ -3,7 +3,8 @@ export const GLOBAL_HELP = `Usage: extimg COMMAND [options]
 Build ext2/ext3 filesystem images in-process: no root, no loop mount, no mke2fs.
 
 Commands:
-  build           build an image from host directories
+  build           build an image from host directories, archives, edits or a recipe
+  schema          print the JSON Schema of build recipes
   help [COMMAND]  show help
 
 Options:
@@ -14,14 +15,16 @@ Run 'extimg COMMAND --help' for the options of a command.
 `;
 
 export const BUILD_HELP = `Usage: extimg build -o OUTPUT [options] [INPUT...]
+       extimg build --recipe FILE [options] [INPUT...]
 
 Build an ext2/ext3 image from the inputs, in order: later entries replace earlier
-ones, directories merge. With no input the filesystem is empty.
+ones, directories merge. Then device tables and edits apply, in command-line order.
+With no input the filesystem is empty.
 
 Inputs:
   DIR                       a host directory; its contents become the image root
-  DIR:/PATH                 a host directory copied to /PATH in the image
-                            (archive inputs are not supported yet)
+  FILE                      an archive (tar, .deb, ...; compression detected)
+  SRC:/PATH                 a directory or archive placed at /PATH in the image
 
 Options:
   -o, --output FILE         image to write (temp file + rename: no partial output)
@@ -41,8 +44,40 @@ Options:
       --owner UID:GID       owner of every input file (default: the host's owners)
       --timestamp SECONDS   build reproducibly as of this time
                             (default: $SOURCE_DATE_EPOCH when set)
+      --exclude GLOB        leave out input entries matching GLOB, as tar --exclude
+                            ('*.pyc', 'usr/share/doc'; '/x' anchors at the input's
+                            root; a directory takes its contents along); repeatable
+      --recipe FILE         read options, inputs and edits from a JSON recipe; options
+                            given here override it ('extimg schema' prints its schema)
       --json                print a JSON summary to stdout
   -q, --quiet               no progress and no summary
       --debug               show stack traces on errors
   -h, --help                show this help
+
+Edits (after the inputs, in the order given; each may be repeated):
+      --write PATH=SRC      write the host file SRC to PATH
+      --write-text PATH=TEXT
+                            write TEXT (as given, no newline added) to PATH
+      --append PATH=SRC     append the host file SRC to PATH (created if missing)
+      --append-text PATH=TEXT
+                            append TEXT to PATH
+      --mkdir PATH[:MODE]   mkdir -p (MODE octal, e.g. /tmp:1777)
+      --symlink PATH=TARGET make PATH a symlink to TARGET
+      --link PATH=EXISTING  make PATH a hard link to EXISTING
+      --mknod PATH:TYPE:MAJOR:MINOR[:MODE]
+                            a device node, TYPE c or b (e.g. /dev/xvda:b:220:0:0660);
+                            PATH:p[:MODE] a FIFO, PATH:s[:MODE] a socket
+      --chmod PATH=MODE     octal (0600) or symbolic (u+s, go-w)
+      --chown PATH=OWNER    UID:GID, or USER:GROUP from the image's /etc/passwd, group
+      --rm PATH             remove PATH and everything below it
+      --mv FROM=TO          move FROM to TO (into TO if it is a directory); parents made
+  -D, --devices FILE[:/PATH]
+                            apply a genext2fs device table (at /PATH)
+Edited paths are image paths; PATH ends at the first '='.
+`;
+
+export const SCHEMA_HELP = `Usage: extimg schema
+
+Print the JSON Schema (draft 2020-12) of 'extimg build --recipe' files, e.g. for
+an editor: extimg schema > extimg-recipe.schema.json
 `;

@@ -1,30 +1,36 @@
 import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
+import { excludeMatcher } from '../edit/glob.js';
 import { fsError } from '../io/fs-error.js';
-import { addHostDirectory } from '../ingest/hostdir.js';
+import { addHostDirectory, type HostDirectoryOptions } from '../ingest/hostdir.js';
+import type { ArchiveOptions } from '../ingest/options.js';
 import type { Tree } from '../tree/tree.js';
 import { usageError } from './usage.js';
 
 /**
- * One INPUT argument: `SRC` or `SRC:/DEST` (DEST absolute, inside the image). SRC is a host
- * directory now; archive files (sniffed by their magic bytes, not their names) come next and
- * will get their own `kind` here.
+ * One INPUT: `SRC` or `SRC:/DEST` on the command line (DEST absolute, inside the image), or an
+ * entry of a recipe's `inputs`. SRC is a host directory or an archive file (the archive module
+ * sniffs the format from the bytes, not the name).
  */
 export interface InputSpec {
   /** The argument as given, for messages. */
   arg: string;
   source: string;
   dest: string;
+  /** Patterns for this input only (a recipe's per-input `exclude`), on top of --exclude. */
+  exclude?: string[];
+  /** Owner for this input only (a recipe's per-input `owner`), instead of --owner. */
+  owner?: { uid: number; gid: number };
 }
 
-export type ResolvedInput = InputSpec & { kind: 'dir' };
+export type ResolvedInput = InputSpec & { kind: 'dir' | 'archive' };
 
 /**
  * Split `SRC:/DEST`. A path that exists as given is taken literally (host names may contain
  * ':'); otherwise the split is at a ':/' whose left side exists, else at the last ':/'.
  */
-export function parseInputSpec(arg: string, exists: (p: string) => boolean = hostExists): InputSpec {
-  if (arg === '') throw usageError('empty INPUT argument', 'build');
+export function parseInputSpec(arg: string, exists: (p: string) => boolean = hostExists, option?: string): InputSpec {
+  if (arg === '') throw usageError(option ? `${option}: empty argument` : 'empty INPUT argument', 'build');
   if (exists(arg)) return { arg, source: arg, dest: '/' };
   const splits: number[] = [];
   for (let i = arg.indexOf(':/'); i !== -1; i = arg.indexOf(':/', i + 1)) splits.push(i);
@@ -42,24 +48,57 @@ export function resolveInput(spec: InputSpec): ResolvedInput {
     throw fsError(spec.source, e);
   }
   if (st.isDirectory()) return { ...spec, kind: 'dir' };
-  throw new ExtimgError('EINVAL', `${spec.source}: not a directory; archive inputs are not supported yet`, {
-    path: spec.source,
-  });
+  if (st.isFile()) return { ...spec, kind: 'archive' };
+  throw new ExtimgError('EINVAL', `${spec.source}: neither a directory nor an archive file`, { path: spec.source });
+}
+
+type ArchiveModule = typeof import('../ingest/archive.js');
+let archiveModule: Promise<ArchiveModule> | undefined;
+
+/** The archive readers, loaded on first use: a build from directories never loads the codecs. */
+function loadArchiveModule(): Promise<ArchiveModule> {
+  return (archiveModule ??= import('../ingest/archive.js'));
+}
+
+/** Check every input before any is applied. */
+export function resolveInputs(specs: readonly InputSpec[]): ResolvedInput[] {
+  return specs.map(resolveInput);
 }
 
 export interface ApplyOptions {
   owner?: { uid: number; gid: number };
+  /** --exclude patterns (every input); an input's own are added. */
+  exclude?: readonly string[];
   onWarning?: (message: string) => void;
 }
 
 /** Add one input to the tree; later inputs replace earlier entries, directories merge. */
-export function applyInput(tree: Tree, input: ResolvedInput, options: ApplyOptions): void {
+export async function applyInput(tree: Tree, input: ResolvedInput, options: ApplyOptions): Promise<void> {
+  const owner = input.owner ?? options.owner;
+  const patterns = [...(options.exclude ?? []), ...(input.exclude ?? [])];
+  const exclude = patterns.length ? excludeMatcher(patterns) : undefined;
   switch (input.kind) {
     case 'dir': {
-      const opts: Parameters<typeof addHostDirectory>[2] = { dest: input.dest };
-      if (options.owner) opts.owner = options.owner;
+      const opts: HostDirectoryOptions = { dest: input.dest };
+      if (owner) opts.owner = owner;
+      if (exclude) opts.exclude = exclude;
       if (options.onWarning) opts.onWarning = options.onWarning;
       addHostDirectory(tree, input.source, opts);
+      return;
+    }
+    case 'archive': {
+      const { addArchive } = await loadArchiveModule();
+      let bytes: Uint8Array;
+      try {
+        bytes = await fs.promises.readFile(input.source);
+      } catch (e) {
+        throw fsError(input.source, e);
+      }
+      const opts: ArchiveOptions = { origin: input.source, dest: input.dest };
+      if (owner) opts.owner = owner;
+      if (exclude) opts.exclude = exclude;
+      if (options.onWarning) opts.onWarning = options.onWarning;
+      await addArchive(tree, bytes, opts);
       return;
     }
   }

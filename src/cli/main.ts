@@ -7,5 +7,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') throw e;
 });
 
-// exitCode, not exit(): let piped stdout (the --json summary) drain first.
-process.exitCode = run(process.argv.slice(2), new CliContext(process.stdout, process.stderr, process.env));
+// exitCode, not exit(): let piped stdout (the --json summary) drain first. run() reports every
+// error itself and resolves to the status; it never rejects.
+void run(process.argv.slice(2), new CliContext(process.stdout, process.stderr, process.env)).then((status) => {
+  process.exitCode = status;
+});

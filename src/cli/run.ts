@@ -1,12 +1,14 @@
 import { ExtimgError } from '../errors.js';
 import { buildCommand } from './build.js';
 import { CliContext } from './context.js';
-import { BUILD_HELP, GLOBAL_HELP } from './help.js';
+import { BUILD_HELP, GLOBAL_HELP, SCHEMA_HELP } from './help.js';
+import { schemaCommand } from './schema.js';
 import { usageError } from './usage.js';
 import { packageVersion } from './version.js';
 
-const COMMANDS: Record<string, { run: (args: string[], ctx: CliContext) => number; help: string }> = {
+const COMMANDS: Record<string, { run: (args: string[], ctx: CliContext) => number | Promise<number>; help: string }> = {
   build: { run: buildCommand, help: BUILD_HELP },
+  schema: { run: schemaCommand, help: SCHEMA_HELP },
 };
 
 /**
@@ -14,18 +16,18 @@ const COMMANDS: Record<string, { run: (args: string[], ctx: CliContext) => numbe
  * I/O), 2 a bad command line. Every failure is one line `extimg: <message>` on stderr; the stack
  * only with --debug.
  */
-export function run(argv: string[], ctx: CliContext): number {
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
   // --debug is honoured even when the rest of the line does not parse.
   if (argv.includes('--debug')) ctx.debug = true;
   try {
-    return dispatch(argv, ctx);
+    return await dispatch(argv, ctx);
   } catch (e) {
     ctx.runCleanup();
     return report(e, ctx);
   }
 }
 
-function dispatch(argv: string[], ctx: CliContext): number {
+function dispatch(argv: string[], ctx: CliContext): number | Promise<number> {
   const args = argv.filter((a, i) => !(a === '--debug' && i < firstCommandIndex(argv)));
   const first = args[0];
   if (first === undefined) {

@@ -1,7 +1,11 @@
 import { ExtimgError } from '../errors.js';
 
-/** A bad command line: exit status 2 and a pointer to the help of `command`. */
-export function usageError(message: string, command?: string): ExtimgError {
+/**
+ * A bad command line: exit status 2 and a pointer to the help of `command`. `null` means no
+ * pointer (a recipe file's values: the help would not help).
+ */
+export function usageError(message: string, command?: string | null): ExtimgError {
+  if (command === null) return new ExtimgError('EUSAGE', message, {});
   const help = command ? `extimg ${command} --help` : 'extimg --help';
   return new ExtimgError('EUSAGE', `${message} (see '${help}')`, { command });
 }

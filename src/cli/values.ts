@@ -8,7 +8,7 @@ import { usageError } from './usage.js';
 const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 
 /** Bytes, or a number with a binary-unit suffix: 4096, 64M, 1.5G, 2GiB, 512k. */
-export function parseSize(option: string, text: string, command?: string): number {
+export function parseSize(option: string, text: string, command?: string | null): number {
   const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?$/i.exec(text.trim());
   const unit = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
   if (!m || unit === undefined) {
@@ -20,7 +20,7 @@ export function parseSize(option: string, text: string, command?: string): numbe
 }
 
 /** Extra room as a fraction: `20%` is 0.2; a bare number is a fraction and at most 1. */
-export function parseHeadroom(option: string, text: string, command?: string): number {
+export function parseHeadroom(option: string, text: string, command?: string | null): number {
   const t = text.trim();
   const pct = /^(\d+(?:\.\d+)?)%$/.exec(t);
   if (pct) return Number(pct[1]) / 100;
@@ -32,7 +32,7 @@ export function parseHeadroom(option: string, text: string, command?: string): n
   throw usageError(`${option} '${text}': give a percentage (20%) or a fraction (0.2)`, command);
 }
 
-export function parseInteger(option: string, text: string, min: number, max: number, command?: string): number {
+export function parseInteger(option: string, text: string, min: number, max: number, command?: string | null): number {
   if (!/^-?\d+$/.test(text.trim())) throw usageError(`${option} '${text}': not an integer`, command);
   const v = Number(text.trim());
   if (!Number.isSafeInteger(v) || v < min || v > max) {
@@ -41,7 +41,7 @@ export function parseInteger(option: string, text: string, min: number, max: num
   return v;
 }
 
-export function parseNumber(option: string, text: string, min: number, max: number, command?: string): number {
+export function parseNumber(option: string, text: string, min: number, max: number, command?: string | null): number {
   const t = text.trim();
   if (!/^(\d+(?:\.\d+)?|\.\d+)$/.test(t)) throw usageError(`${option} '${text}': not a number`, command);
   const v = Number(t);
@@ -49,14 +49,14 @@ export function parseNumber(option: string, text: string, min: number, max: numb
   return v;
 }
 
-export function parseChoice<T extends string | number>(option: string, text: string, choices: readonly T[], command?: string): T {
+export function parseChoice<T extends string | number>(option: string, text: string, choices: readonly T[], command?: string | null): T {
   const found = choices.find((c) => String(c) === text.trim());
   if (found === undefined) throw usageError(`${option} '${text}': must be one of ${choices.join(', ')}`, command);
   return found;
 }
 
 /** UID:GID, both decimal 32-bit ids. */
-export function parseOwner(option: string, text: string, command?: string): { uid: number; gid: number } {
+export function parseOwner(option: string, text: string, command?: string | null): { uid: number; gid: number } {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
   if (!m) throw usageError(`${option} '${text}': expected UID:GID (numbers, e.g. 0:0)`, command);
   const uid = Number(m[1]);
@@ -67,13 +67,13 @@ export function parseOwner(option: string, text: string, command?: string): { ui
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function parseUuid(option: string, text: string, command?: string): string {
+export function parseUuid(option: string, text: string, command?: string | null): string {
   if (!UUID_RE.test(text.trim())) throw usageError(`${option} '${text}': not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`, command);
   return text.trim().toLowerCase();
 }
 
 /** A volume label: s_volume_name holds 16 bytes. */
-export function parseLabel(option: string, text: string, command?: string): string {
+export function parseLabel(option: string, text: string, command?: string | null): string {
   const n = new TextEncoder().encode(text).length;
   if (n > 16) throw usageError(`${option} '${text}': label is ${n} bytes, at most 16 fit`, command);
   return text;
@@ -83,7 +83,7 @@ export function parseLabel(option: string, text: string, command?: string): stri
  * The build time: --timestamp, else SOURCE_DATE_EPOCH (reproducible-builds.org: a malformed
  * value is an error; an empty one counts as unset).
  */
-export function parseTimestamp(option: string | undefined, env: NodeJS.ProcessEnv, command?: string): number | undefined {
+export function parseTimestamp(option: string | undefined, env: NodeJS.ProcessEnv, command?: string | null): number | undefined {
   if (option !== undefined) return parseInteger('--timestamp', option, -0x80000000, 0x3ffffffff - 0x80000000, command);
   const sde = env['SOURCE_DATE_EPOCH'];
   if (sde === undefined || sde === '') return undefined;

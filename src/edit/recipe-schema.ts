@@ -1,0 +1,126 @@
+/**
+ * JSON Schema (draft 2020-12) of a recipe, for editors and other tools: `extimg schema` prints
+ * it. parseRecipe() is the authority (it also checks values such as sizes and UUIDs exactly);
+ * test/edit-recipe.test.ts checks that both accept the same keys.
+ */
+
+const path = { type: 'string', minLength: 1 } as const;
+const octalMode = {
+  type: 'string',
+  pattern: '^(0o)?0*[0-7]{1,4}$',
+  description: 'octal permission bits as a string, e.g. "0644" (JSON numbers are refused: no octal in JSON)',
+} as const;
+const symbolicOrOctalMode = {
+  type: 'string',
+  pattern: '^((0o)?0*[0-7]{1,4}|[ugoa]*([-+=]([rwxXst]*|[ugo]))+(,[ugoa]*([-+=]([rwxXst]*|[ugo]))+)*)$',
+  description: 'octal ("0755") or symbolic as chmod(1) ("u+x,go-w")',
+} as const;
+const id = { type: 'integer', minimum: 0, maximum: 4294967295 } as const;
+const owner = {
+  type: 'string',
+  pattern: '^[^:\\s/]*(:[^:\\s/]*)?$',
+  description: 'UID:GID, USER:GROUP, USER, USER: or :GROUP; names are looked up in the image\'s /etc/passwd and /etc/group',
+} as const;
+const mtime = { type: 'integer', minimum: -2147483648, maximum: 15032385535, description: 'seconds since the epoch' } as const;
+const ownerFields = { owner, uid: id, gid: id } as const;
+const contentFields = {
+  source: { ...path, description: 'a host file, relative to the recipe' },
+  content: { type: 'string', description: 'UTF-8 text' },
+  contentBase64: { type: 'string', description: 'bytes, base64' },
+} as const;
+const oneContent = [{ required: ['source'] }, { required: ['content'] }, { required: ['contentBase64'] }];
+
+function op(name: string, description: string, properties: Record<string, unknown>, required: string[], extra: Record<string, unknown> = {}) {
+  return {
+    type: 'object',
+    description,
+    properties: { op: { const: name }, ...properties },
+    required: ['op', ...required],
+    additionalProperties: false,
+    ...extra,
+  };
+}
+
+export const EDIT_SCHEMAS = {
+  write: op('write', 'write a file (replacing what is there)', { path, ...contentFields, mode: octalMode, ...ownerFields, mtime }, ['path'], {
+    oneOf: oneContent,
+  }),
+  append: op('append', 'append to a file (following symlinks), or create it', { path, ...contentFields, mode: octalMode, ...ownerFields, mtime }, ['path'], {
+    oneOf: oneContent,
+  }),
+  mkdir: op('mkdir', 'mkdir -p; an existing directory gets the given mode and owner', { path, mode: octalMode, ...ownerFields, mtime }, ['path']),
+  symlink: op('symlink', 'a symbolic link at path pointing to target', { path, target: path, ...ownerFields, mtime }, ['path', 'target']),
+  link: op('link', 'a hard link: path becomes another name of target', { path, target: path }, ['path', 'target']),
+  mknod: op(
+    'mknod',
+    'a device node, FIFO or socket',
+    {
+      path,
+      type: { enum: ['c', 'b', 'p', 's'] },
+      major: { type: 'integer', minimum: 0, maximum: 4095 },
+      minor: { type: 'integer', minimum: 0, maximum: 1048575 },
+      mode: octalMode,
+      ...ownerFields,
+      mtime,
+    },
+    ['path', 'type'],
+  ),
+  chmod: op('chmod', 'change permission bits', { path, mode: symbolicOrOctalMode, follow: { type: 'boolean', default: true } }, ['path', 'mode']),
+  chown: op('chown', 'change owner and/or group', { path, ...ownerFields, follow: { type: 'boolean', default: true } }, ['path']),
+  remove: op('remove', 'remove a name', { path, recursive: { type: 'boolean', default: false }, force: { type: 'boolean', default: false } }, ['path']),
+  rename: op('rename', 'rename(2): from gets the new name to', { from: path, to: path }, ['from', 'to']),
+  move: op('move', 'mv(1): like rename, but into to when it is a directory', { from: path, to: path }, ['from', 'to']),
+  devices: op('devices', 'apply a genext2fs device table', { source: path, dest: path }, ['source']),
+} as const;
+
+const input = {
+  oneOf: [
+    { ...path, description: 'a host directory or archive, relative to the recipe' },
+    {
+      type: 'object',
+      properties: {
+        path,
+        dest: { type: 'string', pattern: '^/', description: 'where the input lands in the image (default /)' },
+        exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
+        owner: { type: 'string', pattern: '^\\d+:\\d+$' },
+      },
+      required: ['path'],
+      additionalProperties: false,
+    },
+  ],
+};
+
+export const RECIPE_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'extimg build recipe',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    output: { ...path, description: 'the image file, relative to the recipe' },
+    type: { enum: ['ext2', 'ext3'] },
+    blockSize: { enum: [1024, 2048, 4096] },
+    inodeSize: { enum: [128, 256] },
+    inodes: { type: 'integer', minimum: 1, maximum: 4294967295 },
+    size: {
+      oneOf: [
+        { type: 'integer', minimum: 1 },
+        { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?|\\.\\d+)\\s*([kKmMgGtT]([iI]?[bB])?|[bB])?\\s*$' },
+      ],
+      description: 'bytes, or "512M", "1.5G"',
+    },
+    headroom: { oneOf: [{ type: 'number', minimum: 0, maximum: 1 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?%$' }] },
+    label: { type: 'string', description: 'at most 16 bytes' },
+    uuid: { type: 'string', format: 'uuid' },
+    hashSeed: { type: 'string', format: 'uuid' },
+    reservedPercent: { type: 'number', minimum: 0, maximum: 50 },
+    journalBlocks: { type: 'integer', minimum: 1024, maximum: 10240000 },
+    resizeInode: { type: 'boolean' },
+    owner: { type: 'string', pattern: '^\\d+:\\d+$', description: 'UID:GID of every input file' },
+    timestamp: { type: 'integer', minimum: -2147483648, maximum: 15032385535 },
+    exclude: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'tar --exclude patterns' },
+    inputs: { type: 'array', items: input },
+    devices: { oneOf: [path, { type: 'array', items: path }], description: 'genext2fs device tables, applied before edits' },
+    edits: { type: 'array', items: { oneOf: Object.values(EDIT_SCHEMAS) } },
+  },
+} as const;
