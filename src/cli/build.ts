@@ -6,13 +6,14 @@ import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { parseRecipe, type Recipe } from '../edit/recipe.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
 import { buildToFile } from '../io/build.js';
+import { checkTarget } from '../io/file.js';
 import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
 import type { CliContext } from './context.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { BUILD_HELP } from './help.js';
 import { nodeHostFiles } from './host.js';
-import { applyInput, parseInputSpec, resolveInputs, type InputSpec } from './inputs.js';
+import { applyInput, parseInputSpec, prepareInputs, resolveInputs, type InputSpec } from './inputs.js';
 import { formatBytes, Progress } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
 import {
@@ -167,8 +168,12 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   const onWarning = (message: string): void => {
     ctx.stderr.write(`extimg: warning: ${message}\n`);
   };
-  for (const input of inputs) {
-    await applyInput(tree, input, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, onWarning });
+  // Fail on an unusable output before the slow part, not after it.
+  checkTarget(plan.output);
+  const prepared = await prepareInputs(inputs);
+  for (const [k, input] of inputs.entries()) {
+    await applyInput(tree, input, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, onWarning }, prepared.get(k));
+    prepared.delete(k);
   }
   for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
 

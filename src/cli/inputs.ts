@@ -3,6 +3,7 @@ import { ExtimgError } from '../errors.js';
 import { excludeMatcher } from '../edit/glob.js';
 import { fsError } from '../io/fs-error.js';
 import { addHostDirectory, type HostDirectoryOptions } from '../ingest/hostdir.js';
+import type { Prepared } from '../ingest/archive.js';
 import type { ArchiveOptions } from '../ingest/options.js';
 import type { Tree } from '../tree/tree.js';
 import { usageError } from './usage.js';
@@ -72,8 +73,35 @@ export interface ApplyOptions {
   onWarning?: (message: string) => void;
 }
 
-/** Add one input to the tree; later inputs replace earlier entries, directories merge. */
-export async function applyInput(tree: Tree, input: ResolvedInput, options: ApplyOptions): Promise<void> {
+/**
+ * Read and decompress every archive input up front, in parallel (worker threads): the slow
+ * half. Returns the prepared archives by input index; applying them stays in order.
+ */
+export async function prepareInputs(inputs: readonly ResolvedInput[]): Promise<Map<number, Prepared>> {
+  const idx = inputs.flatMap((input, k) => (input.kind === 'archive' ? [k] : []));
+  const out = new Map<number, Prepared>();
+  if (idx.length === 0) return out;
+  const { prepareArchives } = await loadArchiveModule();
+  const files = await Promise.all(
+    idx.map(async (k) => {
+      const source = inputs[k]!.source;
+      try {
+        return { bytes: new Uint8Array(await fs.promises.readFile(source)), origin: source };
+      } catch (e) {
+        throw fsError(source, e);
+      }
+    }),
+  );
+  const prepared = await prepareArchives(files);
+  idx.forEach((k, j) => out.set(k, prepared[j]!));
+  return out;
+}
+
+/**
+ * Add one input to the tree; later inputs replace earlier entries, directories merge. An
+ * archive is applied from its prepared form when given (prepareInputs), else read here.
+ */
+export async function applyInput(tree: Tree, input: ResolvedInput, options: ApplyOptions, prepared?: Prepared): Promise<void> {
   const owner = input.owner ?? options.owner;
   const patterns = [...(options.exclude ?? []), ...(input.exclude ?? [])];
   const exclude = patterns.length ? excludeMatcher(patterns) : undefined;
@@ -87,18 +115,22 @@ export async function applyInput(tree: Tree, input: ResolvedInput, options: Appl
       return;
     }
     case 'archive': {
-      const { addArchive } = await loadArchiveModule();
+      const mod = await loadArchiveModule();
+      const opts: ArchiveOptions = { origin: input.source, dest: input.dest };
+      if (owner) opts.owner = owner;
+      if (exclude) opts.exclude = exclude;
+      if (options.onWarning) opts.onWarning = options.onWarning;
+      if (prepared) {
+        mod.applyPrepared(tree, prepared, opts);
+        return;
+      }
       let bytes: Uint8Array;
       try {
         bytes = await fs.promises.readFile(input.source);
       } catch (e) {
         throw fsError(input.source, e);
       }
-      const opts: ArchiveOptions = { origin: input.source, dest: input.dest };
-      if (owner) opts.owner = owner;
-      if (exclude) opts.exclude = exclude;
-      if (options.onWarning) opts.onWarning = options.onWarning;
-      await addArchive(tree, bytes, opts);
+      await mod.addArchive(tree, bytes, opts);
       return;
     }
   }

@@ -1,7 +1,7 @@
 import { ExtimgError } from '../errors.js';
 import type { Tree } from '../tree/tree.js';
 import { ascii, hexStart } from './bytes.js';
-import { decompress, decompressAuto, type Codec } from '../compress/index.js';
+import { decompress, decompressAuto, decompressMany, type Codec } from '../compress/index.js';
 import { addCpio } from './cpio.js';
 import { unwrapDeb } from './deb.js';
 import type { ArchiveOptions } from './options.js';
@@ -30,44 +30,90 @@ export interface Prepared {
   owners?: Map<string, RpmOwner>;
 }
 
-/** Decompress and unwrap: everything but touching the tree. */
-export async function prepareArchive(bytes: Uint8Array, origin: string): Promise<Prepared> {
-  const outer = await decompressAuto(bytes, origin);
-  const data = outer.data;
+/**
+ * The cheap, synchronous half of preparing: sniff the (outer-decompressed) bytes and unwrap a
+ * .deb or .rpm container. A payload still compressed is returned as `pending` for the caller to
+ * decompress (in a worker when there are several inputs).
+ */
+interface Staged {
+  prepared: Prepared;
+  pending?: { data: Uint8Array; codec: Codec; origin: string };
+}
+
+function stage(data: Uint8Array, outerCodec: Codec | undefined, bytesLength: number, origin: string): Staged {
   const kind = sniffArchive(data);
   switch (kind) {
     case 'tar':
-      return withCodec({ kind: isPacmanPackage(data) ? 'pacman' : 'tar', format: 'tar', payload: data }, outer.codec);
+      return { prepared: withCodec({ kind: isPacmanPackage(data) ? 'pacman' : 'tar', format: 'tar', payload: data }, outerCodec) };
     case 'cpio':
-      return withCodec({ kind: 'cpio', format: 'cpio', payload: data }, outer.codec);
+      return { prepared: withCodec({ kind: 'cpio', format: 'cpio', payload: data }, outerCodec) };
     case 'deb': {
       const deb = unwrapDeb(data, origin);
-      const label = `${origin}: ${deb.member}`;
-      const payload = deb.codec ? await decompress(deb.payload, deb.codec, label) : deb.payload;
-      return withCodec({ kind: 'deb', format: 'tar', member: deb.member, payload }, deb.codec);
+      const prepared = withCodec({ kind: 'deb', format: 'tar', member: deb.member, payload: deb.payload }, deb.codec);
+      return deb.codec ? { prepared, pending: { data: deb.payload, codec: deb.codec, origin: `${origin}: ${deb.member}` } } : { prepared };
     }
     case 'rpm': {
       const rpm = unwrapRpm(data, origin);
-      const label = `${origin}: payload`;
       // A payload that is plain cpio already (rare, but rpm can write one) needs no codec.
       const plain = ascii(rpm.payload, 0, 5) === '07070';
       const codec = plain ? undefined : rpm.codec;
-      const payload = codec ? await decompress(rpm.payload, codec, label) : rpm.payload;
-      if (ascii(payload, 0, 6) === '07070X') {
-        throw new ExtimgError('EFORMAT', `${origin}: rpm payload in the stripped cpio format (files of 4 GiB or more) is not supported`, {
-          archive: origin,
-        });
-      }
-      return withCodec({ kind: 'rpm', format: 'cpio', member: 'payload', payload, owners: rpm.owners }, codec);
+      const prepared = withCodec({ kind: 'rpm', format: 'cpio', member: 'payload', payload: rpm.payload, owners: rpm.owners }, codec);
+      return codec ? { prepared, pending: { data: rpm.payload, codec, origin: `${origin}: payload` } } : { prepared };
     }
     case undefined: {
-      const what = bytes.length === 0 ? 'it is empty' : outer.codec ? `${outer.codec} data that starts with ${hexStart(data)} once decompressed` : `starts with ${hexStart(data)}`;
+      const what =
+        bytesLength === 0
+          ? 'it is empty'
+          : outerCodec
+            ? `${outerCodec} data that starts with ${hexStart(data)} once decompressed`
+            : `starts with ${hexStart(data)}`;
       throw new ExtimgError('EFORMAT', `${origin}: not a tar, cpio, .deb, .rpm or pacman archive (${what})`, {
         archive: origin,
-        ...(outer.codec ? { codec: outer.codec } : {}),
+        ...(outerCodec ? { codec: outerCodec } : {}),
       });
     }
   }
+}
+
+function finish(staged: Staged, payload: Uint8Array | undefined, origin: string): Prepared {
+  const p = staged.prepared;
+  if (payload) p.payload = payload;
+  if (p.kind === 'rpm' && ascii(p.payload, 0, 6) === '07070X') {
+    throw new ExtimgError('EFORMAT', `${origin}: rpm payload in the stripped cpio format (files of 4 GiB or more) is not supported`, {
+      archive: origin,
+    });
+  }
+  return p;
+}
+
+/** Decompress and unwrap: everything but touching the tree. */
+export async function prepareArchive(bytes: Uint8Array, origin: string): Promise<Prepared> {
+  const outer = await decompressAuto(bytes, origin);
+  const staged = stage(outer.data, outer.codec, bytes.length, origin);
+  const inner = staged.pending ? await decompress(staged.pending.data, staged.pending.codec, staged.pending.origin) : undefined;
+  return finish(staged, inner, origin);
+}
+
+/**
+ * Prepare several archives at once: their outer streams and then their .deb/.rpm payloads are
+ * decompressed in parallel on worker threads (decompression is the slow part); the results come
+ * back in input order, ready for applyPrepared. Input buffers are transferred to the workers.
+ */
+export async function prepareArchives(inputs: ReadonlyArray<{ bytes: Uint8Array; origin: string }>): Promise<Prepared[]> {
+  const lengths = inputs.map((i) => i.bytes.length);
+  const outer = await decompressMany(inputs.map((i) => ({ data: i.bytes, origin: i.origin })));
+  const staged = outer.map((o, k) => stage(o.data, o.codec, lengths[k]!, inputs[k]!.origin));
+  const pendingIdx = staged.flatMap((s, k) => (s.pending ? [k] : []));
+  const inner = await decompressMany(pendingIdx.map((k) => ({ data: staged[k]!.pending!.data, origin: staged[k]!.pending!.origin })));
+  const payloads = new Map<number, Uint8Array>();
+  for (let j = 0; j < pendingIdx.length; j++) {
+    const k = pendingIdx[j]!;
+    const pending = staged[k]!.pending!;
+    // The member's name promised a codec its magic did not show (an odd lzma header): decode
+    // with the declared codec, which reports a corrupt stream properly if it is one.
+    payloads.set(k, inner[j]!.codec ? inner[j]!.data : await decompress(inner[j]!.data, pending.codec, pending.origin));
+  }
+  return staged.map((s, k) => finish(s, payloads.get(k), inputs[k]!.origin));
 }
 
 /** Put a prepared archive into the tree (under opts.dest, with opts' owner, exclude, warnings). */

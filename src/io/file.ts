@@ -115,7 +115,8 @@ export function withFileSink<T>(path: string, build: (sink: FileSink) => T, opti
 }
 
 /** Fail before building when the target cannot be a file (rename would fail only at the end). */
-function checkTarget(path: string): void {
+/** Refuse an output path that cannot take the image (a directory, a device, a missing parent). */
+export function checkTarget(path: string): void {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(path);
