@@ -18,8 +18,10 @@ export interface Probe {
 }
 
 export interface StagedRoot {
-  /** Build inputs in order (host directories for now). */
+  /** Build inputs in order: the Debian packages as they are, then a host directory of probes. */
   inputs: string[];
+  /** Edits after the inputs: /sbin/init written from a host file, device nodes made rootless. */
+  edits: string[];
   /** Printed by init as its last line before powering off. */
   marker: string;
   /** Written by the guest into /boot-ok. */
@@ -34,16 +36,10 @@ const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex')
  * Stage the inputs under WORK. `asRoot`: the test runs as root, so probes of owners above 65535
  * and of device nodes can be made on the host (mknod, chown) and built from it.
  */
-export function stageBootRoot(work: string, busyboxDeb: string, opts: { asRoot: boolean }): StagedRoot {
+export function stageBootRoot(work: string, debs: readonly string[], opts: { asRoot: boolean }): StagedRoot {
   const id = randomBytes(6).toString('hex');
   const marker = `EXTIMG-BOOT-OK-${id}`;
   const written = `written-by-the-guest-${id}`;
-
-  // TODO(archive inputs): pass busyboxDeb to `extimg build` directly once `extimg build a.deb`
-  // works, and drop this dpkg-deb stand-in (it only exists because the CLI takes directories today).
-  const deb = join(work, 'deb');
-  mkdirSync(deb);
-  execFileSync('dpkg-deb', ['-x', busyboxDeb, deb]);
 
   const o = join(work, 'overlay');
   const p = (rel: string): string => join(o, rel);
@@ -55,7 +51,9 @@ export function stageBootRoot(work: string, busyboxDeb: string, opts: { asRoot: 
 
   // Content through the kernel's block map: busybox (~2 MB: double-indirect with 1 KiB blocks)
   // and a sparse file with data past 64.3 MiB (triple-indirect with 1 KiB blocks) and holes.
-  probe('busybox-md5', '$bb md5sum /bin/busybox | $bb cut -d" " -f1', md5(readFileSync(join(deb, 'bin', 'busybox'))));
+  // The expected bytes come from dpkg-deb and tar, independent of our reader.
+  const busybox = execFileSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xO ./bin/busybox', 'sh', debs[0]!], { maxBuffer: 64 * MiB });
+  probe('busybox-md5', '$bb md5sum /bin/busybox | $bb cut -d" " -f1', md5(busybox));
   const sparseSize = 66 * MiB + 5000;
   const head = Buffer.from(`head-${id}\n`);
   const middle = randomBytes(3000);
@@ -133,10 +131,20 @@ export function stageBootRoot(work: string, busyboxDeb: string, opts: { asRoot: 
     'echo o > /proc/sysrq-trigger',
     '',
   ].join('\n');
-  writeFileSync(p('sbin/init'), init);
-  chmodSync(p('sbin/init'), 0o755);
-
-  return { inputs: [deb, o], marker, written, probes };
+  // /sbin/init comes in by an edit, after the packages, as a user would add it.
+  const initFile = join(work, 'init.sh');
+  writeFileSync(initFile, init);
+  const edits = [
+    '--write',
+    `/sbin/init=${initFile}`,
+    '--chmod',
+    '/sbin/init=0755',
+    '--mknod',
+    '/dev/console:c:5:1:0600',
+    '--mknod',
+    '/dev/null:c:1:3:0666',
+  ];
+  return { inputs: [...debs, o], edits, marker, written, probes };
 }
 
 /**
