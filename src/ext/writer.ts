@@ -320,7 +320,9 @@ class ImageWriter {
       mtime,
       crtime: this.cfg.reproducible ? mtime : fsTime,
       links: p.links,
-      blocks512: 0,
+      // Every kind counts its blocks, the xattr block included: a fast symlink or a device with
+      // an xattr block has i_blocks of exactly that block (ext4_inode_is_fast_symlink).
+      blocks512: (p.blocks * this.bs) / 512,
       iBlock: undefined,
     };
     if (p.xattr) {

@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BytesContent } from '../../src/tree/content.js';
@@ -146,5 +147,27 @@ describe('oracle: shared xattr blocks and ACLs', () => {
     t.writeFile('f', 'x');
     t.setXattr('f', 'user.huge', new Uint8Array(2000));
     expect(() => buildImageFile(t, join(work.dir, 'never.img'), { type: 'ext2', blockSize: 1024 }, true)).toThrow(/more than one 1024-byte block/);
+  });
+});
+
+describe('oracle: xattr blocks on inodes without data blocks', () => {
+  it('counts the xattr block in i_blocks of fast symlinks, devices and FIFOs', async (ctx) => {
+    requireJudge(ctx, missingTools(), 'oracle xattr i_blocks');
+    const t = new Tree({ time: { sec: 1_600_000_000, nsec: 0 } });
+    t.symlink('s', 'target');
+    t.mknod('dev/c', 'chr', 1, 3);
+    t.mknod('p', 'fifo');
+    for (const p of ['s', 'dev/c', 'p']) t.setXattr(p, 'security.selinux', new TextEncoder().encode('system_u:object_r:etc_t:s0\0'), false);
+    for (const inodeSize of [128, 256] as const) {
+      const image = join(work.dir, `xattr-noblocks-${inodeSize}.img`);
+      buildImageFile(t, image, { type: 'ext2', blockSize: 1024, inodeSize }, true);
+      const fsck = e2fsck(image);
+      expect(fsck.code, fsck.output).toBe(0);
+      if (mountAvailable('oracle xattr i_blocks (kernel mount)')) {
+        withMount(image, (mnt) => {
+          expect(readlinkSync(join(mnt, 's'), 'utf8')).toBe('target');
+        });
+      }
+    }
   });
 });
