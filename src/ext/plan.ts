@@ -18,6 +18,27 @@ import {
 import { packDirectory, type DirEntryInput } from './directory.js';
 import { EXT2_EXT_ATTR_REFCOUNT_MAX, placeXattrs, type XattrPlacement } from './xattr.js';
 
+/**
+ * The kernel's ext4_max_bitmap_size() without huge_file, in blocks: i_blocks counts 2^32-1
+ * sectors, data and indirect blocks together. Binds at 4 KiB blocks (536346110 blocks, ~2 TiB),
+ * where the block map alone could address 4 TiB; elsewhere the block map is the limit.
+ */
+export function maxBitmapBlocks(blockSize: number): number {
+  const ppb = blockSize / 4;
+  let upper = Math.floor(0xffffffff / (blockSize / 512));
+  const tree = 12 + ppb + ppb * ppb + ppb * ppb * ppb;
+  if (tree + 1 + (1 + ppb) + (1 + ppb + ppb * ppb) <= upper) return tree;
+  const res = upper;
+  upper -= 12;
+  let meta = 1;
+  upper -= ppb;
+  if (upper < ppb * ppb) return res - (meta + 1 + Math.ceil(upper / ppb));
+  meta += 1 + ppb;
+  upper -= ppb * ppb;
+  meta += 1 + Math.ceil(upper / ppb) + Math.ceil(upper / (ppb * ppb));
+  return res - meta;
+}
+
 /** EXT2_LINK_MAX: e2fsck's limit on i_links_count without the ext4 dir_nlink feature. */
 export const EXT2_LINK_MAX = 65000;
 
@@ -156,7 +177,10 @@ function scanZeroBlocks(content: FileContent, blockSize: number, nblocks: number
  */
 export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePlan {
   const apb = blockSize / 4;
-  const maxBlocks = maxLogicalBlocks(apb);
+  // The largest file: what the block map reaches, and without huge_file what i_blocks (2^32-1
+  // sectors, indirect blocks included) can count — the kernel's ext4_max_bitmap_size(), which
+  // binds at 4 KiB blocks (2 TiB, not the 4 TiB the map could address).
+  const maxBlocks = Math.min(maxLogicalBlocks(apb), maxBitmapBlocks(blockSize));
   const byNode = new Map<Node, PlannedInode>();
   const inodes: PlannedInode[] = [];
   let nextIno = EXT2_FIRST_INO;

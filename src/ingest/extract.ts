@@ -252,7 +252,7 @@ export class Extractor {
       case 'blk': {
         const major = e.major ?? 0;
         const minor = e.minor ?? 0;
-        if (major > 0xfff || minor > 0xfffff) {
+        if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 0 || minor < 0 || major > 0xfff || minor > 0xfffff) {
           throw new ExtimgError('EINVAL', `device ${major}:${minor} out of range (major 0-4095, minor 0-1048575)`, { major, minor });
         }
         return { kind: e.kind, meta: tree.meta(0o644, input), major, minor };

@@ -41,3 +41,13 @@ describe('geometry', () => {
     expect(defaultJournalBlocks(262144)).toBe(8192);
   });
 });
+
+describe('largest file', () => {
+  it('follows the kernel (ext4_max_bitmap_size without huge_file)', async () => {
+    const { maxBitmapBlocks } = await import('../../src/ext/plan.js');
+    // 4 KiB: i_blocks binds (the kernel refuses i_size 2196873670656 with "bad i_size value")
+    expect(maxBitmapBlocks(4096)).toBe(536346110);
+    // 1 KiB: the block map binds
+    expect(maxBitmapBlocks(1024)).toBe(12 + 256 + 256 ** 2 + 256 ** 3);
+  });
+});
