@@ -344,14 +344,25 @@ describe('tar: hostile input gives one ExtimgError naming the input and where', 
     expect(w.join('\n')).toMatch(/'\.\.' are resolved inside the image/);
   });
 
-  it('a symlink, then a file through it, stays inside the tree', () => {
+  it('a symlink, then a file through it, is refused: nothing lands outside dest', () => {
     const t = new Tree({ time: T0 });
-    const data = tar(member({ name: 'evil', type: '2', linkname: '../../../../../etc' }), member({ name: 'evil/passwd' }, 'pwned'), member({ name: 'abs', type: '2', linkname: '/' }), member({ name: 'abs/root-file' }, 'r'));
-    addTar(t, data, { origin: 'sym.tar', dest: '/jail' });
-    // The symlink resolves with chroot semantics: '..' stops at the image root.
-    expect(t.get('jail/evil')?.kind).toBe('symlink');
-    expect(read(t.get('etc/passwd'))).toBe('pwned');
-    expect(read(t.get('root-file'))).toBe('r');
+    const data = tar(member({ name: 'evil', type: '2', linkname: '../../../../../etc' }), member({ name: 'evil/passwd' }, 'pwned'));
+    const e = extimgError(() => addTar(t, data, { origin: 'sym.tar', dest: '/jail' }));
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(/^sym\.tar: evil\/passwd: goes through 'evil', a symlink to '\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc' made by this archive/);
+    expect(t.get('etc/passwd')).toBeUndefined();
+    // Same with an absolute target, and a hard link through one.
+    const abs = tar(member({ name: 'abs', type: '2', linkname: '/' }), member({ name: 'abs/root-file' }, 'r'));
+    expect(extimgError(() => addTar(new Tree({ time: T0 }), abs, { origin: 'abs.tar', dest: '/jail' })).code).toBe('EINVAL');
+    const hl = tar(member({ name: 'l', type: '2', linkname: '/etc' }), member({ name: 'stolen', type: '1', linkname: 'l/shadow' }));
+    const t2 = new Tree({ time: T0 });
+    t2.writeFile('/etc/shadow', 's');
+    expect(extimgError(() => addTar(t2, hl, { origin: 'hl.tar', dest: '/jail' })).code).toBe('EINVAL');
+    // A relative symlink that stays inside is followed as usual (merged /usr).
+    const ok = tar(member({ name: 'lib', type: '2', linkname: 'usr/lib' }), member({ name: 'lib/libc.so' }, 'c'));
+    const t3 = new Tree({ time: T0 });
+    addTar(t3, ok, { origin: 'ok.tar', dest: '/jail' });
+    expect(read(t3.get('jail/usr/lib/libc.so'))).toBe('c');
   });
 
   it('not a tar at all', () => {

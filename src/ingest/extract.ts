@@ -65,6 +65,9 @@ export class Extractor {
     this.destKey = parts.join('/');
   }
 
+  /** Symlinks this archive made whose target is absolute or contains '..'. */
+  private readonly riskySymlinks = new Set<Node>();
+
   warn(kind: string, message: string): void {
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
@@ -124,6 +127,7 @@ export class Extractor {
       }
       if (this.isExcluded(comps)) return;
       const targetComps = this.normalize(target);
+      this.checkNotThroughOwnSymlink(targetComps.slice(0, -1));
       const targetKey = targetComps.join('/');
       const node = this.excludedNodes.get(targetKey) ?? (targetComps.length ? this.tree.get(this.treePath(targetComps), false) : undefined);
       if (node === undefined) {
@@ -160,6 +164,7 @@ export class Extractor {
 
   private place(comps: string[], node: Node): Node {
     const parent = this.parentDir(comps);
+    if (node.kind === 'symlink' && leavesItsDirectory(node.target)) this.riskySymlinks.add(node);
     const name = comps[comps.length - 1]!;
     const before = parent.entries.get(name);
     const placed = this.tree.addChild(parent, name, node, () => this.treePath(comps));
@@ -171,11 +176,34 @@ export class Extractor {
     return placed;
   }
 
+  /**
+   * GNU tar's rule (it defers such links to the end of the extraction): a later member may not
+   * go through a symlink this same archive made whose target is absolute or climbs with '..'.
+   * That is how an archive would plant files outside `dest`; refuse it instead.
+   */
+  private checkNotThroughOwnSymlink(dirComps: string[]): void {
+    if (this.riskySymlinks.size === 0) return;
+    for (let i = 1; i <= dirComps.length; i++) {
+      const rel = dirComps.slice(0, i).join('/');
+      const path = this.destKey === '' ? rel : `${this.destKey}/${rel}`;
+      const node = this.tree.get(keyToBytes(path), false);
+      if (node?.kind === 'symlink' && this.riskySymlinks.has(node)) {
+        throw new ExtimgError(
+          'EINVAL',
+          `goes through '${keyToDisplay(rel)}', a symlink to '${keyToDisplay(bytesToKey(node.target))}' made by this archive (refused, as GNU tar does: it could lead outside the target directory)`,
+          { through: keyToDisplay(rel) },
+        );
+      }
+      if (node === undefined || node.kind !== 'dir') return;
+    }
+  }
+
   /** The directory that holds the last component; missing ones are made (mkdir -p), symlinks followed. */
   private parentDir(comps: string[]): DirNode {
     const key = comps.length === 1 ? '' : comps.slice(0, -1).join('/');
     const cached = this.dirs.get(key);
     if (cached) return cached;
+    this.checkNotThroughOwnSymlink(comps.slice(0, -1));
     const path = key === '' ? this.destKey : this.destKey === '' ? key : `${this.destKey}/${key}`;
     const bytes = path === '' ? '/' : keyToBytes(path);
     const existing = path === '' ? undefined : this.tree.get(bytes, false);
@@ -292,4 +320,10 @@ function metaInput(node: Node): MetaInput {
 
 function trimDots(p: string): string {
   return p.replace(/^(?:\.?\/)+/, '');
+}
+
+/** An absolute target, or one with a '..' component: may lead out of the directory it sits in. */
+function leavesItsDirectory(target: Uint8Array): boolean {
+  const t = bytesToKey(target);
+  return t.startsWith('/') || t.split('/').includes('..');
 }

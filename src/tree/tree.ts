@@ -193,6 +193,14 @@ export class Tree {
     if (existing?.kind === 'symlink') {
       const target = this.get(path, true);
       if (target?.kind === 'dir') return target;
+      if (target === undefined) {
+        // A dangling symlink (`lib -> usr/lib` before usr/lib exists): keep it and make the
+        // directory it names, as dpkg does with a merged-/usr base.
+        const key = pathToKey(path).replace(/\/+$/, '');
+        const t = bytesToKey(existing.target);
+        const at = t.startsWith('/') ? t : `${key.slice(0, key.lastIndexOf('/') + 1)}${t}`;
+        return this.mkdir(at, meta);
+      }
     }
     const dir: DirNode = { kind: 'dir', meta: this.meta(this.defaults.dirMode, meta), entries: new Map() };
     this.place(loc, dir, path, opts.replace ?? true);

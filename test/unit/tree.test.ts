@@ -127,3 +127,17 @@ describe('Tree', () => {
     expect(pathToKey('é')).toBe('\xc3\xa9');
   });
 });
+
+describe('Tree merged /usr', () => {
+  it('keeps a dangling symlink to a directory and makes the directory it names', () => {
+    const t = new Tree({ time: T0 });
+    t.symlink('/lib', 'usr/lib');
+    t.symlink('/bin', '/usr/bin');
+    const lib = t.mkdir('/lib');
+    const bin = t.mkdir('/bin/');
+    expect(t.get('/lib')?.kind).toBe('symlink');
+    expect(t.get('/bin')?.kind).toBe('symlink');
+    expect(t.get('/usr/lib')).toBe(lib);
+    expect(t.get('/usr/bin')).toBe(bin);
+  });
+});
