@@ -2,7 +2,12 @@
 export * from './tree/index.js';
 export * from './errors.js';
 export * from './ext/options.js';
-export { buildImage } from './ext/writer.js';
+export { buildImage, buildImageAsync } from './ext/writer.js';
 export * from './io/index.js';
 export { addHostDirectory, HostFileContent, decodeDev, type HostDirectoryOptions } from './ingest/hostdir.js';
+export type { ArchiveOptions } from './ingest/options.js';
+export { addArchive, applyPrepared, prepareArchive, prepareArchives, type ArchiveKind, type Prepared } from './ingest/archive.js';
+export { sniffArchive } from './ingest/sniff.js';
+export { readCpio, writeNewc, type CpioEntry } from './ingest/cpio.js';
+export { type Codec, decompress, decompressAuto, decompressMany, detectCodec } from './compress/index.js';
 export * from './edit/index.js';

@@ -5,7 +5,7 @@ import { checkExcludePatterns } from '../edit/glob.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { parseRecipe, type Recipe } from '../edit/recipe.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildToFile } from '../io/build.js';
+import { buildToFileAsync } from '../io/build.js';
 import { checkTarget } from '../io/file.js';
 import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
@@ -183,8 +183,26 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
     options.onProgress = (done, total) => progress.update(done, total);
     ctx.cleanup.push(() => progress.clear());
   }
-  // The only write to the output: a temp file renamed into place, removed on any error.
-  const result = buildToFile(tree, plan.output, options);
+  // The only write to the output: a temp file renamed into place, removed on any error, and on
+  // Ctrl-C/SIGTERM/SIGHUP too (the writer pauses every few MiB so these handlers can run).
+  const controller = new AbortController();
+  const signals: Array<[NodeJS.Signals, number]> = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+  const handlers = signals.map(([sig, status]) => {
+    const h = (): void => {
+      controller.abort();
+      ctx.runCleanup();
+      ctx.stderr.write(`extimg: ${plan.output}: interrupted by ${sig}; nothing written\n`);
+      process.exit(status);
+    };
+    process.once(sig, h);
+    return [sig, h] as const;
+  });
+  let result: BuildResult;
+  try {
+    result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+  } finally {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+  }
   ctx.runCleanup();
 
   if (plan.json) ctx.stdout.write(`${JSON.stringify({ output: plan.output, ...result }, null, 2)}\n`);

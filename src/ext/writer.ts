@@ -38,6 +38,8 @@ import { encodeGroupDescriptors, encodeSuperblock, type SuperblockInput } from '
 import { derivedUuid, formatUuid, parseUuid, randomUuid } from './uuid.js';
 
 const MIB = 1024 * 1024;
+/** How much file data the writer copies between two pauses of buildImageAsync. */
+const YIELD_BYTES = 32 * MIB;
 
 interface Resolved {
   type: FsType;
@@ -118,11 +120,8 @@ class GroupAllocator implements Allocator {
   }
 }
 
-/**
- * Build an ext2/ext3 image of `tree` into `sink`. Everything is validated and sized before the
- * first byte goes to the sink.
- */
-export function buildImage(tree: Tree, sink: ImageSink, options: BuildOptions = {}): BuildResult {
+/** Validate, plan and size, then hand back the writer's steps. */
+function startBuild(tree: Tree, sink: ImageSink, options: BuildOptions): Generator<void, BuildResult> {
   const cfg = resolve(options);
   const blockSize = options.blockSize ?? defaultBlockSize(tree, options);
   if (![1024, 2048, 4096].includes(blockSize)) {
@@ -156,6 +155,32 @@ export function buildImage(tree: Tree, sink: ImageSink, options: BuildOptions = 
 
   const w = new ImageWriter(geo, plan, cfg, sink, options.onProgress);
   return w.write({ uuid, hashSeed, resize, journalBlocks: sizing.journalBlocks, imageBytes });
+}
+
+/**
+ * Build an ext2/ext3 image of `tree` into `sink`. Everything is validated and sized before the
+ * first byte goes to the sink.
+ */
+export function buildImage(tree: Tree, sink: ImageSink, options: BuildOptions = {}): BuildResult {
+  const steps = startBuild(tree, sink, options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * buildImage that lets the event loop run every few MiB written (a signal handler can then
+ * abort the sink), and stops with the `signal`'s reason when it is aborted.
+ */
+export async function buildImageAsync(tree: Tree, sink: ImageSink, options: BuildOptions = {}, signal?: AbortSignal): Promise<BuildResult> {
+  const steps = startBuild(tree, sink, options);
+  for (;;) {
+    signal?.throwIfAborted();
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
 }
 
 class ImageWriter {
@@ -193,13 +218,25 @@ class ImageWriter {
     this.usedDirs = new Uint32Array(geo.groupCount);
   }
 
-  write(p: { uuid: Uint8Array; hashSeed: Uint8Array; resize: boolean; journalBlocks: number; imageBytes: number }): BuildResult {
+  /**
+   * Write the image. A generator: it pauses between inodes every YIELD_BYTES of data, so an
+   * async caller can let the event loop run (signals, progress) during a long build; the sync
+   * buildImage simply runs it to the end.
+   */
+  *write(p: { uuid: Uint8Array; hashSeed: Uint8Array; resize: boolean; journalBlocks: number; imageBytes: number }): Generator<void, BuildResult> {
     const { geo, cfg } = this;
     const fsTime: Timestamp = { sec: this.clampTime(cfg.fsTime), nsec: 0 };
     if (p.resize) this.writeResizeInode(fsTime);
     let jnlBlocks: Uint32Array | undefined;
     if (p.journalBlocks > 0) jnlBlocks = this.writeJournal(p.journalBlocks, p.uuid, fsTime);
-    for (const ino of this.plan.inodes) this.writeNode(ino, fsTime);
+    let nextYield = YIELD_BYTES;
+    for (const ino of this.plan.inodes) {
+      this.writeNode(ino, fsTime);
+      if (this.dataDone >= nextYield) {
+        nextYield = this.dataDone + YIELD_BYTES;
+        yield;
+      }
+    }
     this.out.flush();
     this.writeXattrBlocks();
 

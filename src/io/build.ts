@@ -1,7 +1,7 @@
 import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildImage } from '../ext/writer.js';
+import { buildImage, buildImageAsync } from '../ext/writer.js';
 import type { Tree } from '../tree/tree.js';
-import { withFileSink, type FileSinkOptions } from './file.js';
+import { checkTarget, FileSink, withFileSink, type FileSinkOptions } from './file.js';
 import { MemorySink } from './memory.js';
 
 export interface BuildToFileOptions extends BuildOptions, FileSinkOptions {}
@@ -13,6 +13,29 @@ export interface BuildToFileOptions extends BuildOptions, FileSinkOptions {}
 export function buildToFile(tree: Tree, path: string, options: BuildToFileOptions = {}): BuildResult {
   const { fsync, ...buildOptions } = options;
   return withFileSink(path, (sink) => buildImage(tree, sink, buildOptions), { fsync: fsync ?? false });
+}
+
+/**
+ * buildToFile for long builds in an event loop: the writer pauses every few MiB, so signal
+ * handlers run; aborting `signal` stops the build and removes the temp file. The CLI uses it
+ * so that Ctrl-C leaves no output behind.
+ */
+export async function buildToFileAsync(tree: Tree, path: string, options: BuildToFileOptions = {}, signal?: AbortSignal): Promise<BuildResult> {
+  const { fsync, ...buildOptions } = options;
+  checkTarget(path);
+  const sink = new FileSink(path, { fsync: fsync ?? false });
+  const onAbort = (): void => sink.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const result = await buildImageAsync(tree, sink, buildOptions, signal);
+    sink.commit();
+    return result;
+  } catch (e) {
+    sink.abort();
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Build the image in memory (small images, tests, browsers). */
