@@ -5,6 +5,7 @@ Build ext2/ext3 filesystem images in-process: no root, no loop mount, no mke2fs.
 Commands:
   build           build an image from host directories, archives, edits or a recipe
   schema          print the JSON Schema of build recipes
+  initrd          list or extract a Linux initrd (initramfs cpio segments)
   help [COMMAND]  show help
 
 Options:
@@ -80,4 +81,26 @@ export const SCHEMA_HELP = `Usage: extimg schema
 
 Print the JSON Schema (draft 2020-12) of 'extimg build --recipe' files, e.g. for
 an editor: extimg schema > extimg-recipe.schema.json
+`;
+
+export const INITRD_HELP = `Usage: extimg initrd ls FILE [--json]
+       extimg initrd extract FILE DIR
+
+Read a Linux initrd as the kernel unpacks it: uncompressed newc cpio segments (early
+microcode) and compressed ones (gzip, xz, zstd, lz4 -l, bzip2, lzma), zeros between.
+
+Commands:
+  ls FILE                   every entry, segment by segment: segment, compression, type
+                            (d - l c b p s), mode (octal), uid, gid, size (or major,minor),
+                            name (non-UTF-8 bytes as \\xNN), symlink target
+  extract FILE DIR          extract into DIR without root: files, directories, symlinks, hard
+                            links, modes and mtimes. Device nodes, fifos, sockets and owners go
+                            to DIR.extimg-manifest.json beside DIR (owners are also applied as
+                            root). Names with '..' and paths through symlinks are refused with
+                            a warning; nothing is written outside DIR.
+
+Options:
+      --json                ls: a JSON array of objects
+  -q, --quiet               extract: no summary line
+  -h, --help                show this help
 `;

@@ -1,7 +1,8 @@
 import { ExtimgError } from '../errors.js';
 import { buildCommand } from './build.js';
 import { CliContext } from './context.js';
-import { BUILD_HELP, GLOBAL_HELP, SCHEMA_HELP } from './help.js';
+import { BUILD_HELP, GLOBAL_HELP, INITRD_HELP, SCHEMA_HELP } from './help.js';
+import { initrdCommand } from './initrd.js';
 import { schemaCommand } from './schema.js';
 import { usageError } from './usage.js';
 import { packageVersion } from './version.js';
@@ -9,6 +10,7 @@ import { packageVersion } from './version.js';
 const COMMANDS: Record<string, { run: (args: string[], ctx: CliContext) => number | Promise<number>; help: string }> = {
   build: { run: buildCommand, help: BUILD_HELP },
   schema: { run: schemaCommand, help: SCHEMA_HELP },
+  initrd: { run: initrdCommand, help: INITRD_HELP },
 };
 
 /**
