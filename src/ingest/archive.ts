@@ -2,7 +2,7 @@ import { ExtimgError } from '../errors.js';
 import type { Tree } from '../tree/tree.js';
 import { ascii, hexStart } from './bytes.js';
 import { decompress, decompressAuto, decompressMany, type Codec } from '../compress/index.js';
-import { addCpio } from './cpio.js';
+import { addCpio, readCpio, writeNewc } from './cpio.js';
 import { unwrapDeb } from './deb.js';
 import type { ArchiveOptions } from './options.js';
 import { addPacman, isPacmanPackage } from './pacman.js';
@@ -75,6 +75,36 @@ function stage(data: Uint8Array, outerCodec: Codec | undefined, bytesLength: num
   }
 }
 
+/**
+ * An uncompressed cpio archive followed by more data is an initrd with an early (microcode)
+ * segment: unpack every segment in the kernel's order and join their entries into one cpio
+ * stream, so the whole initrd becomes the tree (later entries replace earlier ones).
+ */
+async function joinInitrdSegments(p: Prepared, origin: string): Promise<void> {
+  if (p.kind !== 'cpio' || p.codec) return;
+  const it = readCpio(p.payload, origin);
+  let r = it.next();
+  while (!r.done) r = it.next();
+  const end = r.value;
+  let more = false;
+  for (let i = end; i < p.payload.length; i++) {
+    if (p.payload[i] !== 0) {
+      more = true;
+      break;
+    }
+  }
+  if (!more) return;
+  const { scanSegments } = await import('../initrd/segments.js');
+  const parts = (await scanSegments(p.payload, origin)).map((seg) => writeNewc(seg.entries.filter((e) => !e.trailer)));
+  const joined = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of parts) {
+    joined.set(b, at);
+    at += b.length;
+  }
+  p.payload = joined;
+}
+
 function finish(staged: Staged, payload: Uint8Array | undefined, origin: string): Prepared {
   const p = staged.prepared;
   if (payload) p.payload = payload;
@@ -91,7 +121,9 @@ export async function prepareArchive(bytes: Uint8Array, origin: string): Promise
   const outer = await decompressAuto(bytes, origin);
   const staged = stage(outer.data, outer.codec, bytes.length, origin);
   const inner = staged.pending ? await decompress(staged.pending.data, staged.pending.codec, staged.pending.origin) : undefined;
-  return finish(staged, inner, origin);
+  const p = finish(staged, inner, origin);
+  await joinInitrdSegments(p, origin);
+  return p;
 }
 
 /**
@@ -113,7 +145,9 @@ export async function prepareArchives(inputs: ReadonlyArray<{ bytes: Uint8Array;
     // with the declared codec, which reports a corrupt stream properly if it is one.
     payloads.set(k, inner[j]!.codec ? inner[j]!.data : await decompress(inner[j]!.data, pending.codec, pending.origin));
   }
-  return staged.map((s, k) => finish(s, payloads.get(k), inputs[k]!.origin));
+  const prepared = staged.map((s, k) => finish(s, payloads.get(k), inputs[k]!.origin));
+  for (const [k, p] of prepared.entries()) await joinInitrdSegments(p, inputs[k]!.origin);
+  return prepared;
 }
 
 /** Put a prepared archive into the tree (under opts.dest, with opts' owner, exclude, warnings). */
