@@ -85,11 +85,15 @@ an editor: extimg schema > extimg-recipe.schema.json
 
 export const INITRD_HELP = `Usage: extimg initrd ls FILE [--json]
        extimg initrd extract FILE DIR
+       extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append]
 
 Read a Linux initrd as the kernel unpacks it: uncompressed newc cpio segments (early
 microcode) and compressed ones (gzip, xz, zstd, lz4 -l, bzip2, lzma), zeros between.
 
 Commands:
+  rewrite FILE -o OUT       edit and repack (see 'extimg initrd rewrite --help'): early
+                            segments kept byte for byte, the main one rebuilt and compressed
+                            as before (gzip, zstd, lz4 or none); --append adds one segment
   ls FILE                   every entry, segment by segment: segment, compression, type
                             (d - l c b p s), mode (octal), uid, gid, size (or major,minor),
                             name (non-UTF-8 bytes as \\xNN), symlink target

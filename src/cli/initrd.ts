@@ -1,4 +1,11 @@
 import * as fs from 'node:fs';
+import { checkEncodeCodec, type EncodeCodec } from '../compress/encode.js';
+import type { PreparedEdit } from '../edit/ops.js';
+import { rewriteInitrd } from '../initrd/rewrite.js';
+import { withFileSink } from '../io/file.js';
+import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
+import { nodeHostFiles } from './host.js';
+import { parseInteger, parseTimestamp } from './values.js';
 import { parseArgs } from 'node:util';
 import { ExtimgError } from '../errors.js';
 import { extractSegments } from '../initrd/extract.js';
@@ -19,6 +26,7 @@ const OPTIONS = {
 
 /** `extimg initrd ls FILE [--json]` and `extimg initrd extract FILE DIR`. */
 export async function initrdCommand(args: string[], ctx: CliContext): Promise<number> {
+  if (args[0] === 'rewrite') return rewriteCommand(args.slice(1), ctx);
   let parsed;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
@@ -31,6 +39,7 @@ export async function initrdCommand(args: string[], ctx: CliContext): Promise<nu
     return 0;
   }
   const [sub, ...rest] = positionals;
+  if (sub === 'rewrite') throw usageError("give 'rewrite' first: extimg initrd rewrite FILE -o OUT", CMD);
   if (sub === 'ls') {
     if (rest.length !== 1) throw usageError('initrd ls takes one FILE', CMD);
     const segments = await readSegments(rest[0]!);
@@ -65,4 +74,120 @@ async function readSegments(file: string): Promise<Segment[]> {
     throw new ExtimgError(code === 'ENOENT' ? 'ENOENT' : 'EIO', `${file}: cannot read (${code ?? 'error'})`, { path: file });
   }
   return scanSegments(data, file);
+}
+
+export const INITRD_REWRITE_HELP = `Usage: extimg initrd rewrite FILE -o OUT [edits] [--compress same|none|gzip|zstd|lz4]
+                             [--level N] [--append] [--timestamp S]
+
+Apply edits to an initrd's main (last compressed) segment and write it back: early segments
+(microcode) stay byte for byte unless an edit names a path only they hold. With --append the
+input is kept byte for byte and one small segment with the added/replaced files is appended.
+
+Edits (in command-line order, as for 'extimg build'):
+  --add SRC:DEST[:MODE]     host file SRC as DEST (--write DEST=SRC, then --chmod DEST=MODE)
+  --write PATH=SRC  --write-text PATH=TEXT  --append-text PATH=TEXT  --mkdir PATH[:MODE]
+  --symlink PATH=TARGET  --link PATH=EXISTING  --mknod PATH:c|b:MAJ:MIN[:MODE]
+  --chmod PATH=MODE  --chown PATH=OWNER  --rm PATH  --mv FROM=TO (not with --append)
+
+Options:
+  -o, --output OUT          the new initrd (written to a temp file, renamed into place)
+      --compress C          same (default: the main segment's codec), none, gzip, zstd, lz4
+                            (legacy frame); xz, bzip2 and lzma cannot be written yet
+      --level N             gzip 1-9 (default 6), zstd 1-19 (default 3)
+      --append              append a segment instead of repacking
+      --timestamp S         clamp mtimes to S (default SOURCE_DATE_EPOCH): reproducible output
+  -q, --quiet               no summary line
+`;
+
+const RW = 'initrd rewrite';
+const { append: _appendFile, ...REWRITE_EDIT_OPTIONS } = EDIT_OPTIONS;
+const REWRITE_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  compress: { type: 'string' },
+  level: { type: 'string' },
+  append: { type: 'boolean' },
+  timestamp: { type: 'string' },
+  add: { type: 'string', multiple: true },
+  ...REWRITE_EDIT_OPTIONS,
+  quiet: { type: 'boolean', short: 'q' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N] [--append] [--timestamp S]`. */
+export async function rewriteCommand(args: string[], ctx: CliContext): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: REWRITE_OPTIONS, allowPositionals: true, strict: true, tokens: true });
+  } catch (e) {
+    throw parseArgsError(e, RW);
+  }
+  const { values, positionals } = parsed;
+  if (values.debug) ctx.debug = true;
+  if (values.help) {
+    ctx.stdout.write(INITRD_REWRITE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw usageError('initrd rewrite takes one FILE', RW);
+  const input = positionals[0]!;
+  const output = values.output;
+  if (output === undefined) throw usageError('missing -o/--output OUT', RW);
+  if (output === '-') throw usageError('-o/--output: give a file name', RW);
+  let compress: 'same' | EncodeCodec = 'same';
+  if (values.compress !== undefined && values.compress !== 'same') {
+    try {
+      compress = checkEncodeCodec(values.compress, '--compress');
+    } catch (e) {
+      throw usageError((e as Error).message, RW);
+    }
+  }
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, RW) : undefined;
+  const timestamp = parseTimestamp(values.timestamp, ctx.env, RW);
+  const edits: PreparedEdit[] = [];
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option') continue;
+    if (token.name === 'add') edits.push(...parseAdd(token.value ?? ''));
+    else if (isEditOption(token.name) && token.name !== 'append') edits.push(parseEditOption(token.name, token.value ?? ''));
+  }
+  const data = readInput(input);
+  const r = await rewriteInitrd(data, {
+    origin: input,
+    edits,
+    editOptions: { host: nodeHostFiles },
+    compress,
+    ...(level !== undefined ? { level } : {}),
+    append: values.append ?? false,
+    ...(timestamp !== undefined ? { timestamp } : {}),
+    onWarning: (m) => ctx.stderr.write(`extimg: warning: ${m}\n`),
+  });
+  withFileSink(output, (sink) => {
+    let pos = 0;
+    for (const c of r.chunks) {
+      sink.write(pos, c);
+      pos += c.length;
+    }
+  });
+  if (!values.quiet) {
+    const what = values.append ? `appended a ${r.codec} segment of ${r.entries} entries` : `rebuilt segment(s) ${r.rebuilt.join(', ')} (${r.codec}, ${r.entries} entries)`;
+    ctx.stderr.write(`extimg: ${output}: ${r.bytes} bytes, ${what}\n`);
+  }
+  return 0;
+}
+
+/** `--add SRC:DEST[:MODE]`: --write DEST=SRC, then --chmod DEST=MODE. DEST has no ':'. */
+function parseAdd(value: string): PreparedEdit[] {
+  const m = /^(.+):([^:]+):([0-7]{3,4})$/.exec(value) ?? /^(.+):([^:]+)$/.exec(value);
+  if (!m) throw usageError(`--add '${value}': expected SRC:DEST[:MODE] (e.g. ./hook:/scripts/init-top/hook:0755)`, RW);
+  const out = [parseEditOption('write', `${m[2]}=${m[1]}`)];
+  if (m[3] !== undefined) out.push(parseEditOption('chmod', `${m[2]}=${m[3]}`));
+  return out;
+}
+
+function readInput(file: string): Uint8Array {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ExtimgError(code === 'ENOENT' ? 'ENOENT' : 'EIO', `${file}: cannot read (${code ?? 'error'})`, { path: file });
+  }
 }
