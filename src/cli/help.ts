@@ -5,7 +5,7 @@ Build ext2/ext3 filesystem images in-process: no root, no loop mount, no mke2fs.
 Commands:
   build           build an image from host directories, archives, edits or a recipe
   schema          print the JSON Schema of build recipes
-  initrd          list or extract a Linux initrd (initramfs cpio segments)
+  initrd          list, extract or rewrite a Linux initrd (initramfs cpio segments)
   help [COMMAND]  show help
 
 Options:
@@ -86,11 +86,14 @@ an editor: extimg schema > extimg-recipe.schema.json
 export const INITRD_HELP = `Usage: extimg initrd ls FILE [--json]
        extimg initrd extract FILE DIR
        extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append]
+       extimg initrd create -o OUT [--compress ...] [edits] INPUT...
 
 Read a Linux initrd as the kernel unpacks it: uncompressed newc cpio segments (early
 microcode) and compressed ones (gzip, xz, zstd, lz4 -l, bzip2, lzma), zeros between.
 
 Commands:
+  create -o OUT INPUT...    build a new initrd from directories and archives as 'extimg build'
+                            reads them (see 'extimg initrd create --help')
   rewrite FILE -o OUT       edit and repack (see 'extimg initrd rewrite --help'): early
                             segments kept byte for byte, the main one rebuilt and compressed
                             as before (gzip, zstd, lz4 or none); --append adds one segment
