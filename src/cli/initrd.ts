@@ -2,10 +2,16 @@ import * as fs from 'node:fs';
 import { checkEncodeCodec, type EncodeCodec } from '../compress/encode.js';
 import type { PreparedEdit } from '../edit/ops.js';
 import { rewriteInitrd } from '../initrd/rewrite.js';
+import { createInitrd } from '../initrd/create.js';
+import { checkExcludePatterns } from '../edit/glob.js';
+import { applyPreparedEdit } from '../edit/ops.js';
+import { checkTarget } from '../io/file.js';
+import { Tree } from '../tree/tree.js';
+import { applyInput, parseInputSpec, prepareInputs, resolveInputs } from './inputs.js';
 import { withFileSink } from '../io/file.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { nodeHostFiles } from './host.js';
-import { parseInteger, parseTimestamp } from './values.js';
+import { parseInteger, parseOwner, parseTimestamp } from './values.js';
 import { parseArgs } from 'node:util';
 import { ExtimgError } from '../errors.js';
 import { extractSegments } from '../initrd/extract.js';
@@ -27,6 +33,7 @@ const OPTIONS = {
 /** `extimg initrd ls FILE [--json]` and `extimg initrd extract FILE DIR`. */
 export async function initrdCommand(args: string[], ctx: CliContext): Promise<number> {
   if (args[0] === 'rewrite') return rewriteCommand(args.slice(1), ctx);
+  if (args[0] === 'create') return createCommand(args.slice(1), ctx);
   let parsed;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
@@ -40,6 +47,7 @@ export async function initrdCommand(args: string[], ctx: CliContext): Promise<nu
   }
   const [sub, ...rest] = positionals;
   if (sub === 'rewrite') throw usageError("give 'rewrite' first: extimg initrd rewrite FILE -o OUT", CMD);
+  if (sub === 'create') throw usageError("give 'create' first: extimg initrd create -o OUT INPUT...", CMD);
   if (sub === 'ls') {
     if (rest.length !== 1) throw usageError('initrd ls takes one FILE', CMD);
     const segments = await readSegments(rest[0]!);
@@ -61,7 +69,7 @@ export async function initrdCommand(args: string[], ctx: CliContext): Promise<nu
     }
     return 0;
   }
-  if (sub === undefined) throw usageError('initrd needs a subcommand: ls or extract', CMD);
+  if (sub === undefined) throw usageError('initrd needs a subcommand: ls, extract, rewrite or create', CMD);
   throw usageError(`unknown initrd subcommand '${sub}'`, CMD);
 }
 
@@ -190,4 +198,104 @@ function readInput(file: string): Uint8Array {
     const code = (e as { code?: string }).code;
     throw new ExtimgError(code === 'ENOENT' ? 'ENOENT' : 'EIO', `${file}: cannot read (${code ?? 'error'})`, { path: file });
   }
+}
+
+export const INITRD_CREATE_HELP = `Usage: extimg initrd create -o OUT [--compress none|gzip|zstd|lz4] [--level N]
+                            [--timestamp S] [--owner UID:GID] [--exclude PAT] [edits] INPUT...
+
+Build an initramfs from INPUTs exactly as 'extimg build' reads them (host directories and
+archives: tar, cpio, deb, rpm, initrds; SRC:/DEST puts one under DEST; later inputs win), apply
+the edits, and write one newc cpio archive: the root as '.', parents before children, names in
+byte order, inode numbers renumbered from 1, hard links kept (data on the last name, as GNU cpio).
+
+Edits (in command-line order, as for 'extimg build'):
+  --add SRC:DEST[:MODE]     host file SRC as DEST (--write DEST=SRC, then --chmod DEST=MODE)
+  --write PATH=SRC  --write-text PATH=TEXT  --append PATH=SRC  --append-text PATH=TEXT
+  --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING  --mknod PATH:c|b:MAJ:MIN[:MODE]
+  --chmod PATH=MODE  --chown PATH=OWNER  --rm PATH  --mv FROM=TO  -D/--devices TABLE
+
+Options:
+  -o, --output OUT          the initrd (written to a temp file, renamed into place)
+      --compress C          gzip (default), zstd, lz4 (legacy frame, as 'lz4 -l'), none
+      --level N             gzip 1-9 (default 6), zstd 1-19 (default 3)
+      --timestamp S         clamp mtimes to S and date new entries S (default
+                            SOURCE_DATE_EPOCH): two runs give identical bytes
+      --owner UID:GID       owner of every input entry
+      --exclude PAT         leave out matching input paths (repeatable)
+  -q, --quiet               no summary line
+`;
+
+const CR = 'initrd create';
+const CREATE_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  compress: { type: 'string' },
+  level: { type: 'string' },
+  timestamp: { type: 'string' },
+  owner: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  add: { type: 'string', multiple: true },
+  ...EDIT_OPTIONS,
+  quiet: { type: 'boolean', short: 'q' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `extimg initrd create -o OUT [--compress C] [--level N] [--timestamp S] [edits] INPUT...`. */
+export async function createCommand(args: string[], ctx: CliContext): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: CREATE_OPTIONS, allowPositionals: true, strict: true, tokens: true });
+  } catch (e) {
+    throw parseArgsError(e, CR);
+  }
+  const { values, positionals } = parsed;
+  if (values.debug) ctx.debug = true;
+  if (values.help) {
+    ctx.stdout.write(INITRD_CREATE_HELP);
+    return 0;
+  }
+  const output = values.output;
+  if (output === undefined) throw usageError('missing -o/--output OUT', CR);
+  if (output === '-') throw usageError('-o/--output: give a file name', CR);
+  if (positionals.length === 0) throw usageError('initrd create needs at least one INPUT (a directory or an archive)', CR);
+  let compress: EncodeCodec = 'gzip';
+  if (values.compress !== undefined) {
+    try {
+      compress = checkEncodeCodec(values.compress, '--compress');
+    } catch (e) {
+      throw usageError((e as Error).message, CR);
+    }
+  }
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, CR) : undefined;
+  const timestamp = parseTimestamp(values.timestamp, ctx.env, CR);
+  const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CR) : undefined;
+  const exclude = values.exclude ?? [];
+  try {
+    checkExcludePatterns(exclude);
+  } catch (e) {
+    throw usageError((e as Error).message, CR);
+  }
+  const edits: PreparedEdit[] = [];
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option') continue;
+    if (token.name === 'add') edits.push(...parseAdd(token.value ?? ''));
+    else if (isEditOption(token.name)) edits.push(parseEditOption(token.name, token.value ?? ''));
+  }
+  // As 'extimg build': check every input first, decompress archives in parallel, apply in order.
+  const inputs = resolveInputs(positionals.map((arg) => parseInputSpec(arg)));
+  checkTarget(output);
+  const tree = new Tree({ ...(timestamp !== undefined ? { time: { sec: timestamp, nsec: 0 } } : {}), ...(owner ?? {}) });
+  const onWarning = (m: string): void => {
+    ctx.stderr.write(`extimg: warning: ${m}\n`);
+  };
+  const prepared = await prepareInputs(inputs);
+  for (const [k, input] of inputs.entries()) {
+    await applyInput(tree, input, { ...(owner ? { owner } : {}), exclude, onWarning }, prepared.get(k));
+    prepared.delete(k);
+  }
+  for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+  const r = await createInitrd(tree, { compress, ...(level !== undefined ? { level } : {}), ...(timestamp !== undefined ? { timestamp } : {}) });
+  withFileSink(output, (sink) => sink.write(0, r.data));
+  if (!values.quiet) ctx.stderr.write(`extimg: ${output}: ${r.data.length} bytes, ${r.codec}, ${r.entries} entries (${r.cpioBytes} bytes of newc)\n`);
+  return 0;
 }
