@@ -15,21 +15,12 @@ import { treeArb } from './helpers/arbitrary.js';
 import { hasTool } from './helpers/e2fsck.js';
 import { workDir } from './helpers/image.js';
 import { sh } from './initrd-fixtures.js';
+import { S_IF_OF as S_IF } from '../src/ext/constants.js';
 
 const work = workDir('initrd-create');
 afterAll(() => work.cleanup());
 
 const CODECS: EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
-const S_IF: Record<Node['kind'], number> = {
-  file: 0o100000,
-  dir: 0o040000,
-  symlink: 0o120000,
-  chr: 0o020000,
-  blk: 0o060000,
-  fifo: 0o010000,
-  socket: 0o140000,
-};
-
 interface Row {
   mode: number;
   uid: number;

@@ -5,7 +5,7 @@
  * end-of-stream magic (sqrt pi) with the combined CRC, then possibly another stream.
  * Every block CRC and the combined CRC are checked.
  */
-import { corrupt, truncated, unsupported } from './fail.js';
+import { corrupt, DecodeError, fromDecodeError, truncated, unsupported } from './fail.js';
 import { ByteSink } from './sink.js';
 
 const MAX_GROUPS = 6;
@@ -20,16 +20,6 @@ for (let i = 0; i < 256; i++) {
   let c = i << 24;
   for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
   CRC_TABLE[i] = c;
-}
-
-class Bz2Error extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-    readonly kind: 'corrupt' | 'truncated' | 'unsupported' = 'corrupt',
-  ) {
-    super(message);
-  }
 }
 
 /** MSB-first bit reader; reads past the end yield zeros and are caught by checkOverrun. */
@@ -60,7 +50,7 @@ class BitReader {
   }
 
   checkOverrun(): void {
-    if (this.pos - (this.count >> 3) > this.data.length) throw new Bz2Error('truncated', this.data.length, 'truncated');
+    if (this.pos - (this.count >> 3) > this.data.length) throw new DecodeError('truncated', this.data.length, 'truncated');
   }
 
   /** Drop the bits left in the current byte. */
@@ -76,18 +66,16 @@ export function decodeBzip2(data: Uint8Array, origin: string): Uint8Array {
     let streams = 0;
     while (pos < data.length) {
       if (streams > 0 && data[pos] === 0) {
-        for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new Bz2Error('garbage after bzip2 data', i);
+        for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new DecodeError('garbage after bzip2 data', i);
         break;
       }
       pos = decodeStream(data, pos, sink, streams > 0);
       streams++;
     }
-    if (streams === 0) throw new Bz2Error('truncated', 0, 'truncated');
+    if (streams === 0) throw new DecodeError('truncated', 0, 'truncated');
   } catch (e) {
-    if (!(e instanceof Bz2Error)) throw e;
-    if (e.kind === 'truncated') throw truncated(origin, 'bzip2', e.offset);
-    if (e.kind === 'unsupported') throw unsupported(origin, 'bzip2', e.message, e.offset);
-    throw corrupt(origin, 'bzip2', e.message, e.offset);
+    if (!(e instanceof DecodeError)) throw e;
+    throw fromDecodeError(e, origin, 'bzip2');
   }
   return sink.result();
 }
@@ -109,12 +97,12 @@ interface Work {
 }
 
 function decodeStream(data: Uint8Array, start: number, sink: ByteSink, later: boolean): number {
-  if (start + 4 > data.length) throw new Bz2Error('truncated', data.length, 'truncated');
+  if (start + 4 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
   if (data[start] !== 0x42 || data[start + 1] !== 0x5a || data[start + 2] !== 0x68) {
-    throw new Bz2Error(later ? 'garbage after bzip2 data' : 'not a bzip2 stream (bad magic)', start);
+    throw new DecodeError(later ? 'garbage after bzip2 data' : 'not a bzip2 stream (bad magic)', start);
   }
   const level = data[start + 3] - 0x30;
-  if (level < 1 || level > 9) throw new Bz2Error(`bad bzip2 block size '${String.fromCharCode(data[start + 3])}'`, start + 3);
+  if (level < 1 || level > 9) throw new DecodeError(`bad bzip2 block size '${String.fromCharCode(data[start + 3])}'`, start + 3);
   const blockMax = level * 100000;
   const work: Work = {
     tt: new Uint32Array(blockMax),
@@ -139,14 +127,14 @@ function decodeStream(data: Uint8Array, start: number, sink: ByteSink, later: bo
     br.checkOverrun();
     if (m1 === 0x314159 && m2 === 0x265359) {
       const crc = decodeBlock(br, work, blockMax, sink);
-      if (crc !== blockCRC) throw new Bz2Error('bzip2 block CRC mismatch (data corrupt)', at);
+      if (crc !== blockCRC) throw new DecodeError('bzip2 block CRC mismatch (data corrupt)', at);
       combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
     } else if (m1 === 0x177245 && m2 === 0x385090) {
-      if (blockCRC !== combined) throw new Bz2Error('bzip2 stream CRC mismatch (data corrupt)', at);
+      if (blockCRC !== combined) throw new DecodeError('bzip2 stream CRC mismatch (data corrupt)', at);
       br.align();
       return br.offset;
     } else {
-      throw new Bz2Error('corrupt bzip2 block magic', at);
+      throw new DecodeError('corrupt bzip2 block magic', at);
     }
   }
 }
@@ -154,7 +142,7 @@ function decodeStream(data: Uint8Array, start: number, sink: ByteSink, later: bo
 /** One block: appends its bytes to the sink and returns their CRC. */
 function decodeBlock(br: BitReader, w: Work, blockMax: number, sink: ByteSink): number {
   const blockAt = br.offset;
-  if (br.bits(1)) throw new Bz2Error('randomised bzip2 blocks (bzip2 < 0.9.5) are not supported', blockAt, 'unsupported');
+  if (br.bits(1)) throw new DecodeError('randomised bzip2 blocks (bzip2 < 0.9.5) are not supported', blockAt, 'unsupported');
   const origPtr = br.bits(24);
 
   // Symbol map: which of the 256 byte values occur, in 16 groups of 16.
@@ -167,20 +155,20 @@ function decodeBlock(br: BitReader, w: Work, blockMax: number, sink: ByteSink): 
       for (let j = 0; j < 16; j++) if (bits & (0x8000 >>> j)) symToByte[symTotal++] = i * 16 + j;
     }
   }
-  if (symTotal === 0) throw new Bz2Error('corrupt bzip2 block (no symbols)', blockAt);
+  if (symTotal === 0) throw new DecodeError('corrupt bzip2 block (no symbols)', blockAt);
   const alphaSize = symTotal + 2;
 
   const groupCount = br.bits(3);
-  if (groupCount < 2 || groupCount > MAX_GROUPS) throw new Bz2Error('corrupt bzip2 block (group count)', blockAt);
+  if (groupCount < 2 || groupCount > MAX_GROUPS) throw new DecodeError('corrupt bzip2 block (group count)', blockAt);
   const nSelectors = br.bits(15);
-  if (nSelectors === 0) throw new Bz2Error('corrupt bzip2 block (no selectors)', blockAt);
+  if (nSelectors === 0) throw new DecodeError('corrupt bzip2 block (no selectors)', blockAt);
   // Selectors, MTF-coded in unary.
   const mtfGroups = [0, 1, 2, 3, 4, 5];
   const selectors = w.selectors;
   for (let i = 0; i < nSelectors; i++) {
     let j = 0;
     while (br.bits(1)) {
-      if (++j >= groupCount) throw new Bz2Error('corrupt bzip2 selector', br.offset);
+      if (++j >= groupCount) throw new DecodeError('corrupt bzip2 selector', br.offset);
     }
     const g = mtfGroups[j];
     for (; j > 0; j--) mtfGroups[j] = mtfGroups[j - 1];
@@ -195,7 +183,7 @@ function decodeBlock(br: BitReader, w: Work, blockMax: number, sink: ByteSink): 
     let len = br.bits(5);
     for (let s = 0; s < alphaSize; s++) {
       for (;;) {
-        if (len < 1 || len > MAX_CODE_LEN) throw new Bz2Error('corrupt bzip2 Huffman code length', br.offset);
+        if (len < 1 || len > MAX_CODE_LEN) throw new DecodeError('corrupt bzip2 Huffman code length', br.offset);
         if (!br.bits(1)) break;
         len += br.bits(1) ? -1 : 1;
       }
@@ -206,7 +194,7 @@ function decodeBlock(br: BitReader, w: Work, blockMax: number, sink: ByteSink): 
   br.checkOverrun();
 
   const count = decodeSymbols(br, w, nSelectors, alphaSize, symToByte, blockMax);
-  if (origPtr >= count) throw new Bz2Error('corrupt bzip2 block (origPtr out of range)', blockAt);
+  if (origPtr >= count) throw new DecodeError('corrupt bzip2 block (origPtr out of range)', blockAt);
   inverseBwt(w.tt, count, w.byteCount);
 
   // Walk it into the sink, growing it when a run of repeats needs room.
@@ -259,8 +247,8 @@ function decodeSymbols(br: BitReader, w: Work, nSelectors: number, alphaSize: nu
   let minLen = 0;
   for (;;) {
     if (groupLeft === 0) {
-      if (selectorIndex >= nSelectors) throw new Bz2Error('corrupt bzip2 block (selectors run out)', pos);
-      if (pos - (bitCount >> 3) > dataLen) throw new Bz2Error('truncated', dataLen, 'truncated');
+      if (selectorIndex >= nSelectors) throw new DecodeError('corrupt bzip2 block (selectors run out)', pos);
+      if (pos - (bitCount >> 3) > dataLen) throw new DecodeError('truncated', dataLen, 'truncated');
       const g = selectors[selectorIndex++];
       fastBase = g << FAST_BITS;
       tableBase = g * (MAX_CODE_LEN + 2);
@@ -287,9 +275,9 @@ function decodeSymbols(br: BitReader, w: Work, nSelectors: number, alphaSize: nu
         len++;
         code = peek >>> (MAX_CODE_LEN - len);
       }
-      if (len > MAX_CODE_LEN) throw new Bz2Error('corrupt bzip2 Huffman code', pos);
+      if (len > MAX_CODE_LEN) throw new DecodeError('corrupt bzip2 Huffman code', pos);
       const idx = code - base[tableBase + len];
-      if (idx < 0 || idx >= alphaSize) throw new Bz2Error('corrupt bzip2 Huffman code', pos);
+      if (idx < 0 || idx >= alphaSize) throw new DecodeError('corrupt bzip2 Huffman code', pos);
       sym = perm[permBase + idx];
       bitCount -= len;
     }
@@ -297,11 +285,11 @@ function decodeSymbols(br: BitReader, w: Work, nSelectors: number, alphaSize: nu
       // RUNA (0) adds runBit, RUNB (1) adds 2 * runBit.
       run += runBit << sym;
       runBit <<= 1;
-      if (run > blockMax) throw new Bz2Error('corrupt bzip2 block (run too long)', pos);
+      if (run > blockMax) throw new DecodeError('corrupt bzip2 block (run too long)', pos);
       continue;
     }
     if (run > 0) {
-      if (count + run > blockMax) throw new Bz2Error('corrupt bzip2 block (larger than its level)', pos);
+      if (count + run > blockMax) throw new DecodeError('corrupt bzip2 block (larger than its level)', pos);
       const b = symToByte[mtf[0]];
       byteCount[b] += run;
       tt.fill(b, count, count + run);
@@ -310,7 +298,7 @@ function decodeSymbols(br: BitReader, w: Work, nSelectors: number, alphaSize: nu
       runBit = 1;
     }
     if (sym === eob) break;
-    if (count >= blockMax) throw new Bz2Error('corrupt bzip2 block (larger than its level)', pos);
+    if (count >= blockMax) throw new DecodeError('corrupt bzip2 block (larger than its level)', pos);
     // MTF: move index sym - 1 to the front.
     let k = sym - 1;
     const v = mtf[k];
@@ -419,7 +407,7 @@ function buildTable(w: Work, g: number, alphaSize: number, offset: number): void
     code += countOf[len];
     index += countOf[len];
     w.limit[tbase + len] = code - 1;
-    if (code > 1 << len) throw new Bz2Error('corrupt bzip2 Huffman table (oversubscribed)', offset);
+    if (code > 1 << len) throw new DecodeError('corrupt bzip2 Huffman table (oversubscribed)', offset);
     code <<= 1;
   }
   w.minLen[g] = minLen;

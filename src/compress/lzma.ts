@@ -6,7 +6,7 @@
  * byte since the last dictionary reset, and nothing is copied into a separate window.
  */
 import type { Codec } from './detect.js';
-import { corrupt, truncated, unsupported } from './fail.js';
+import { corrupt, truncated, u32le, unsupported } from './fail.js';
 import { lzmaDictPlausible } from './detect.js';
 import { ByteSink } from './sink.js';
 
@@ -568,9 +568,6 @@ export function decodeLzmaAlone(data: Uint8Array, origin: string): Uint8Array {
   return sink.result();
 }
 
-function u32le(d: Uint8Array, p: number): number {
-  return (d[p] | (d[p + 1] << 8) | (d[p + 2] << 16) | (d[p + 3] << 24)) >>> 0;
-}
 
 /** One stream at `start`, appended to the sink; returns the position after it. */
 function decodeOneAlone(data: Uint8Array, start: number, origin: string, sink: ByteSink): number {

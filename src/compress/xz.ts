@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32, crc64 } from './crc.js';
-import { corrupt, truncated, unsupported } from './fail.js';
+import { corrupt, DecodeError, fromDecodeError, truncated, u32le, unsupported } from './fail.js';
 import { LzmaDataError, LzmaDecoder, lzmaError, Stop } from './lzma.js';
 import { ByteSink } from './sink.js';
 
@@ -27,37 +27,22 @@ interface Filter {
   props: Uint8Array;
 }
 
-/** Internal: a refusal with its offset, turned into an ExtimgError by decodeXz. */
-class XzError extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-    readonly kind: 'corrupt' | 'truncated' | 'unsupported' = 'corrupt',
-  ) {
-    super(message);
-  }
-}
-
-function u32le(d: Uint8Array, p: number): number {
-  return (d[p] | (d[p + 1] << 8) | (d[p + 2] << 16) | (d[p + 3] << 24)) >>> 0;
-}
-
 /** A variable-length integer (7 bits a byte, at most 9 bytes). Returns [value, next position]. */
 function vli(d: Uint8Array, p: number, end: number): [number, number] {
   let value = 0;
   let mul = 1;
   for (let i = 0; i < 9; i++) {
-    if (p >= end) throw new XzError('truncated', end, 'truncated');
+    if (p >= end) throw new DecodeError('truncated', end, 'truncated');
     const b = d[p++];
     value += (b & 0x7f) * mul;
     if ((b & 0x80) === 0) {
-      if (b === 0 && i > 0) throw new XzError('corrupt xz integer', p - 1);
-      if (value > Number.MAX_SAFE_INTEGER) throw new XzError('xz size too large', p - 1, 'unsupported');
+      if (b === 0 && i > 0) throw new DecodeError('corrupt xz integer', p - 1);
+      if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError('xz size too large', p - 1, 'unsupported');
       return [value, p];
     }
     mul *= 128;
   }
-  throw new XzError('corrupt xz integer', p);
+  throw new DecodeError('corrupt xz integer', p);
 }
 
 export function decodeXz(data: Uint8Array, origin: string): Uint8Array {
@@ -72,20 +57,18 @@ export function decodeXz(data: Uint8Array, origin: string): Uint8Array {
         const start = pos;
         while (pos < data.length && data[pos] === 0) pos++;
         if (pos === data.length) {
-          if ((pos - start) % 4 !== 0) throw new XzError('xz stream padding not a multiple of 4 bytes', start);
+          if ((pos - start) % 4 !== 0) throw new DecodeError('xz stream padding not a multiple of 4 bytes', start);
           break;
         }
-        if ((pos - start) % 4 !== 0) throw new XzError('xz stream padding not a multiple of 4 bytes', start);
+        if ((pos - start) % 4 !== 0) throw new DecodeError('xz stream padding not a multiple of 4 bytes', start);
       }
       pos = decodeStream(data, pos, sink, dec);
       streams++;
     }
-    if (streams === 0) throw new XzError('truncated', 0, 'truncated');
+    if (streams === 0) throw new DecodeError('truncated', 0, 'truncated');
   } catch (e) {
-    if (e instanceof XzError) {
-      if (e.kind === 'truncated') throw truncated(origin, 'xz', e.offset);
-      if (e.kind === 'unsupported') throw unsupported(origin, 'xz', e.message, e.offset);
-      throw corrupt(origin, 'xz', e.message, e.offset);
+    if (e instanceof DecodeError) {
+      throw fromDecodeError(e, origin, 'xz');
     }
     throw lzmaError(e, origin, 'xz');
   }
@@ -93,16 +76,16 @@ export function decodeXz(data: Uint8Array, origin: string): Uint8Array {
 }
 
 function need(data: Uint8Array, pos: number, n: number): void {
-  if (pos + n > data.length) throw new XzError('truncated', data.length, 'truncated');
+  if (pos + n > data.length) throw new DecodeError('truncated', data.length, 'truncated');
 }
 
 /** One stream at `pos`; returns the position after its footer. */
 function decodeStream(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDecoder): number {
   const streamStart = pos;
   need(data, pos, 12);
-  for (let i = 0; i < 6; i++) if (data[pos + i] !== HEADER_MAGIC[i]) throw new XzError('not an xz stream (bad magic)', pos);
-  if (crc32(data, pos + 6, pos + 8) !== u32le(data, pos + 8)) throw new XzError('xz stream header CRC mismatch', pos + 6);
-  if (data[pos + 6] !== 0 || data[pos + 7] > 0x0f) throw new XzError(`unsupported xz stream flags 0x${data[pos + 6].toString(16)}${data[pos + 7].toString(16).padStart(2, '0')}`, pos + 6, 'unsupported');
+  for (let i = 0; i < 6; i++) if (data[pos + i] !== HEADER_MAGIC[i]) throw new DecodeError('not an xz stream (bad magic)', pos);
+  if (crc32(data, pos + 6, pos + 8) !== u32le(data, pos + 8)) throw new DecodeError('xz stream header CRC mismatch', pos + 6);
+  if (data[pos + 6] !== 0 || data[pos + 7] > 0x0f) throw new DecodeError(`unsupported xz stream flags 0x${data[pos + 6].toString(16)}${data[pos + 7].toString(16).padStart(2, '0')}`, pos + 6, 'unsupported');
   const checkType = data[pos + 7];
   const checkSize = CHECK_SIZES[checkType];
   pos += 12;
@@ -118,7 +101,7 @@ function decodeStream(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDe
     // Block padding to a multiple of four, then the check.
     while ((pos - streamStart) % 4 !== 0) {
       need(data, pos, 1);
-      if (data[pos] !== 0) throw new XzError('nonzero xz block padding', pos);
+      if (data[pos] !== 0) throw new DecodeError('nonzero xz block padding', pos);
       pos++;
     }
     need(data, pos, checkSize);
@@ -131,31 +114,31 @@ function decodeStream(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDe
   const indexStart = pos;
   let count: number;
   [count, pos] = vli(data, pos + 1, data.length);
-  if (count !== records.length) throw new XzError(`xz index lists ${count} blocks, the stream has ${records.length}`, indexStart);
+  if (count !== records.length) throw new DecodeError(`xz index lists ${count} blocks, the stream has ${records.length}`, indexStart);
   for (const [unpadded, size] of records) {
     let u: number;
     let s: number;
     const at = pos;
     [u, pos] = vli(data, pos, data.length);
     [s, pos] = vli(data, pos, data.length);
-    if (u !== unpadded || s !== size) throw new XzError('xz index does not match the blocks', at);
+    if (u !== unpadded || s !== size) throw new DecodeError('xz index does not match the blocks', at);
   }
   while ((pos - indexStart) % 4 !== 0) {
     need(data, pos, 1);
-    if (data[pos] !== 0) throw new XzError('nonzero xz index padding', pos);
+    if (data[pos] !== 0) throw new DecodeError('nonzero xz index padding', pos);
     pos++;
   }
   need(data, pos, 4);
-  if (crc32(data, indexStart, pos) !== u32le(data, pos)) throw new XzError('xz index CRC mismatch', pos);
+  if (crc32(data, indexStart, pos) !== u32le(data, pos)) throw new DecodeError('xz index CRC mismatch', pos);
   pos += 4;
   const indexSize = pos - indexStart;
 
   // Footer: CRC32, backward size, flags, 'YZ'.
   need(data, pos, 12);
-  if (data[pos + 10] !== 0x59 || data[pos + 11] !== 0x5a) throw new XzError('bad xz stream footer magic', pos + 10);
-  if (crc32(data, pos + 4, pos + 10) !== u32le(data, pos)) throw new XzError('xz stream footer CRC mismatch', pos);
-  if ((u32le(data, pos + 4) + 1) * 4 !== indexSize) throw new XzError('xz footer backward size does not match the index', pos + 4);
-  if (data[pos + 8] !== 0 || data[pos + 9] !== checkType) throw new XzError('xz footer flags differ from the header', pos + 8);
+  if (data[pos + 10] !== 0x59 || data[pos + 11] !== 0x5a) throw new DecodeError('bad xz stream footer magic', pos + 10);
+  if (crc32(data, pos + 4, pos + 10) !== u32le(data, pos)) throw new DecodeError('xz stream footer CRC mismatch', pos);
+  if ((u32le(data, pos + 4) + 1) * 4 !== indexSize) throw new DecodeError('xz footer backward size does not match the index', pos + 4);
+  if (data[pos + 8] !== 0 || data[pos + 9] !== checkType) throw new DecodeError('xz footer flags differ from the header', pos + 8);
   return pos + 12;
 }
 
@@ -172,7 +155,7 @@ function verifyCheck(type: number, out: Uint8Array, start: number, end: number, 
     for (let i = 0; i < 32; i++) if (digest[i] !== data[pos + i]) ok = false;
   }
   // Other check IDs are reserved; like xz without --no-warn we decode without verifying them.
-  if (!ok) throw new XzError('xz block check mismatch (data corrupt)', pos);
+  if (!ok) throw new DecodeError('xz block check mismatch (data corrupt)', pos);
 }
 
 /** One block at `pos` (its header size byte); returns the position after its compressed data. */
@@ -181,9 +164,9 @@ function decodeBlock(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDec
   const headerSize = (data[pos] + 1) * 4;
   need(data, pos, headerSize);
   const headerEnd = pos + headerSize - 4;
-  if (crc32(data, pos, headerEnd) !== u32le(data, headerEnd)) throw new XzError('xz block header CRC mismatch', headerEnd);
+  if (crc32(data, pos, headerEnd) !== u32le(data, headerEnd)) throw new DecodeError('xz block header CRC mismatch', headerEnd);
   const flags = data[pos + 1];
-  if (flags & 0x3c) throw new XzError('unsupported xz block flags', pos + 1, 'unsupported');
+  if (flags & 0x3c) throw new DecodeError('unsupported xz block flags', pos + 1, 'unsupported');
   pos += 2;
   let compressedSize = -1;
   let uncompressedSize = -1;
@@ -196,23 +179,23 @@ function decodeBlock(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDec
     let size: number;
     [id, pos] = vli(data, pos, headerEnd);
     [size, pos] = vli(data, pos, headerEnd);
-    if (pos + size > headerEnd) throw new XzError('corrupt xz filter flags', at);
+    if (pos + size > headerEnd) throw new DecodeError('corrupt xz filter flags', at);
     filters.push({ id, props: data.subarray(pos, pos + size) });
     pos += size;
     checkFilter(filters[i], i === (flags & 3), at);
   }
-  for (; pos < headerEnd; pos++) if (data[pos] !== 0) throw new XzError('nonzero xz block header padding', pos);
+  for (; pos < headerEnd; pos++) if (data[pos] !== 0) throw new DecodeError('nonzero xz block header padding', pos);
   pos = headerEnd + 4;
 
   const outStart = sink.len;
   const dataStart = pos;
   const dataEnd = compressedSize >= 0 ? dataStart + compressedSize : data.length;
-  if (dataEnd > data.length) throw new XzError('truncated', data.length, 'truncated');
+  if (dataEnd > data.length) throw new DecodeError('truncated', data.length, 'truncated');
   const lzma2 = filters[filters.length - 1];
   pos = decodeLzma2(data, dataStart, dataEnd, lzma2.props[0], sink, dec, uncompressedSize);
-  if (compressedSize >= 0 && pos !== dataEnd) throw new XzError('xz block compressed size does not match its header', headerStart);
+  if (compressedSize >= 0 && pos !== dataEnd) throw new DecodeError('xz block compressed size does not match its header', headerStart);
   if (uncompressedSize >= 0 && sink.len - outStart !== uncompressedSize) {
-    throw new XzError('xz block uncompressed size does not match its header', headerStart);
+    throw new DecodeError('xz block uncompressed size does not match its header', headerStart);
   }
   for (let i = filters.length - 2; i >= 0; i--) {
     const f = filters[i];
@@ -224,20 +207,20 @@ function decodeBlock(data: Uint8Array, pos: number, sink: ByteSink, dec: LzmaDec
 
 function checkFilter(f: Filter, last: boolean, at: number): void {
   if (last) {
-    if (f.id !== FILTER_LZMA2) throw new XzError(`unsupported xz filter chain (last filter 0x${f.id.toString(16)}, not LZMA2)`, at, 'unsupported');
-    if (f.props.length !== 1 || f.props[0] > 40) throw new XzError('corrupt xz LZMA2 properties', at);
+    if (f.id !== FILTER_LZMA2) throw new DecodeError(`unsupported xz filter chain (last filter 0x${f.id.toString(16)}, not LZMA2)`, at, 'unsupported');
+    if (f.props.length !== 1 || f.props[0] > 40) throw new DecodeError('corrupt xz LZMA2 properties', at);
     return;
   }
   if (f.id === FILTER_X86) {
-    if (f.props.length !== 0 && f.props.length !== 4) throw new XzError('corrupt xz BCJ properties', at);
+    if (f.props.length !== 0 && f.props.length !== 4) throw new DecodeError('corrupt xz BCJ properties', at);
     return;
   }
   if (f.id === FILTER_DELTA) {
-    if (f.props.length !== 1) throw new XzError('corrupt xz delta properties', at);
+    if (f.props.length !== 1) throw new DecodeError('corrupt xz delta properties', at);
     return;
   }
   const name = FILTER_NAMES[f.id] ?? `filter 0x${f.id.toString(16)}`;
-  throw new XzError(`unsupported xz ${name}`, at, 'unsupported');
+  throw new DecodeError(`unsupported xz ${name}`, at, 'unsupported');
 }
 
 /**
@@ -250,7 +233,7 @@ function decodeLzma2(data: Uint8Array, pos: number, end: number, _dictProps: num
   let needProps = true;
   if (expected >= 0) sink.reserve(expected);
   for (;;) {
-    if (pos >= end) throw new XzError('truncated', end, 'truncated');
+    if (pos >= end) throw new DecodeError('truncated', end, 'truncated');
     const control = data[pos];
     const chunkStart = pos;
     pos++;
@@ -260,25 +243,25 @@ function decodeLzma2(data: Uint8Array, pos: number, end: number, _dictProps: num
       needDictReset = false;
       dec.dictStart = sink.len;
     } else if (needDictReset) {
-      throw new XzError('corrupt LZMA2 stream: first chunk does not reset the dictionary', chunkStart);
+      throw new DecodeError('corrupt LZMA2 stream: first chunk does not reset the dictionary', chunkStart);
     }
     if (control >= 0x80) {
-      if (pos + 4 > end) throw new XzError('truncated', end, 'truncated');
+      if (pos + 4 > end) throw new DecodeError('truncated', end, 'truncated');
       const unpacked = ((control & 0x1f) << 16) + (data[pos] << 8) + data[pos + 1] + 1;
       const packed = (data[pos + 2] << 8) + data[pos + 3] + 1;
       pos += 4;
       if (control >= 0xc0) {
-        if (pos >= end) throw new XzError('truncated', end, 'truncated');
-        if (!dec.setProperties(data[pos]) || dec.lc + dec.lp > 4) throw new XzError('corrupt LZMA2 properties', pos);
+        if (pos >= end) throw new DecodeError('truncated', end, 'truncated');
+        if (!dec.setProperties(data[pos]) || dec.lc + dec.lp > 4) throw new DecodeError('corrupt LZMA2 properties', pos);
         pos++;
         needProps = false;
         dec.resetState();
       } else if (needProps) {
-        throw new XzError('corrupt LZMA2 stream: chunk without properties', chunkStart);
+        throw new DecodeError('corrupt LZMA2 stream: chunk without properties', chunkStart);
       } else if (control >= 0xa0) {
         dec.resetState();
       }
-      if (pos + packed > end) throw new XzError('truncated', end, 'truncated');
+      if (pos + packed > end) throw new DecodeError('truncated', end, 'truncated');
       sink.reserve(unpacked);
       dec.out = sink.buf;
       dec.outPos = sink.len;
@@ -289,18 +272,18 @@ function decodeLzma2(data: Uint8Array, pos: number, end: number, _dictProps: num
           throw new LzmaDataError('LZMA2 chunk does not end where its header says', chunkStart);
         }
       } catch (e) {
-        if (e instanceof LzmaDataError && e.truncated) throw new XzError('truncated', end, 'truncated');
-        if (e instanceof LzmaDataError) throw new XzError(`corrupt xz stream: ${e.message}`, e.offset);
+        if (e instanceof LzmaDataError && e.truncated) throw new DecodeError('truncated', end, 'truncated');
+        if (e instanceof LzmaDataError) throw new DecodeError(`corrupt xz stream: ${e.message}`, e.offset);
         throw e;
       }
       sink.len = dec.outPos;
       pos += packed;
     } else {
-      if (control > 0x02) throw new XzError(`corrupt LZMA2 control byte 0x${control.toString(16)}`, chunkStart);
-      if (pos + 2 > end) throw new XzError('truncated', end, 'truncated');
+      if (control > 0x02) throw new DecodeError(`corrupt LZMA2 control byte 0x${control.toString(16)}`, chunkStart);
+      if (pos + 2 > end) throw new DecodeError('truncated', end, 'truncated');
       const size = (data[pos] << 8) + data[pos + 1] + 1;
       pos += 2;
-      if (pos + size > end) throw new XzError('truncated', end, 'truncated');
+      if (pos + size > end) throw new DecodeError('truncated', end, 'truncated');
       sink.push(data.subarray(pos, pos + size));
       pos += size;
     }

@@ -7,7 +7,7 @@
  * decoder compiled to WebAssembly; measured 4x faster than the pure-JS fzstd here).
  */
 import * as zlib from 'node:zlib';
-import { corrupt, describe, truncated, unsupported } from './fail.js';
+import { corrupt, DecodeError, describe, fromDecodeError, truncated, u32le, unsupported } from './fail.js';
 import { ByteSink } from './sink.js';
 
 const BLOCK_MAX = 128 << 10;
@@ -21,21 +21,6 @@ interface Frame {
   bound: number;
 }
 
-/** Internal refusal with the offset. */
-class ZstdError extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-    readonly kind: 'corrupt' | 'truncated' | 'unsupported' = 'corrupt',
-  ) {
-    super(message);
-  }
-}
-
-function u32le(d: Uint8Array, p: number): number {
-  return (d[p] | (d[p + 1] << 8) | (d[p + 2] << 16) | (d[p + 3] << 24)) >>> 0;
-}
-
 /** Split `data` into frames; skippable frames and trailing zero padding are dropped. */
 export function zstdFrames(data: Uint8Array): Frame[] {
   const frames: Frame[] = [];
@@ -43,41 +28,41 @@ export function zstdFrames(data: Uint8Array): Frame[] {
   let seen = 0;
   while (pos < data.length) {
     if (seen > 0 && data[pos] === 0) {
-      for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new ZstdError('garbage after zstd data', i);
+      for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new DecodeError('garbage after zstd data', i);
       break;
     }
-    if (pos + 4 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    if (pos + 4 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
     const magic = u32le(data, pos);
     if ((magic & 0xfffffff0) === 0x184d2a50) {
-      if (pos + 8 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+      if (pos + 8 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
       const end = pos + 8 + u32le(data, pos + 4);
-      if (end > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+      if (end > data.length) throw new DecodeError('truncated', data.length, 'truncated');
       pos = end;
     } else if (magic === 0xfd2fb528) {
       const frame = walkFrame(data, pos);
       frames.push(frame);
       pos = frame.end;
     } else {
-      throw new ZstdError(seen === 0 ? 'not a zstd stream (bad magic)' : 'garbage after zstd data', pos);
+      throw new DecodeError(seen === 0 ? 'not a zstd stream (bad magic)' : 'garbage after zstd data', pos);
     }
     seen++;
   }
-  if (seen === 0) throw new ZstdError('truncated', 0, 'truncated');
+  if (seen === 0) throw new DecodeError('truncated', 0, 'truncated');
   return frames;
 }
 
 function walkFrame(data: Uint8Array, start: number): Frame {
   let p = start + 4;
-  if (p + 1 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+  if (p + 1 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
   const fhd = data[p++];
   const fcsFlag = fhd >> 6;
   const single = (fhd & 0x20) !== 0;
-  if (fhd & 0x08) throw new ZstdError('corrupt zstd frame header (reserved bit set)', p - 1);
+  if (fhd & 0x08) throw new DecodeError('corrupt zstd frame header (reserved bit set)', p - 1);
   const checksum = (fhd & 0x04) !== 0;
   const dictIdSize = [0, 1, 2, 4][fhd & 3];
   const fcsSize = [single ? 1 : 0, 2, 4, 8][fcsFlag];
   const headerEnd = p + (single ? 0 : 1) + dictIdSize + fcsSize;
-  if (headerEnd > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+  if (headerEnd > data.length) throw new DecodeError('truncated', data.length, 'truncated');
   let windowSize = Infinity;
   if (!single) {
     const wd = data[p++];
@@ -86,7 +71,7 @@ function walkFrame(data: Uint8Array, start: number): Frame {
   }
   let dictId = 0;
   for (let i = 0; i < dictIdSize; i++) dictId += data[p + i] * 2 ** (8 * i);
-  if (dictId !== 0) throw new ZstdError(`zstd frame needs dictionary ${dictId}`, p, 'unsupported');
+  if (dictId !== 0) throw new DecodeError(`zstd frame needs dictionary ${dictId}`, p, 'unsupported');
   p += dictIdSize;
   let size = -1;
   if (fcsSize > 0) {
@@ -99,32 +84,32 @@ function walkFrame(data: Uint8Array, start: number): Frame {
   const blockMax = Math.min(BLOCK_MAX, windowSize);
   let bound = 0;
   for (;;) {
-    if (p + 3 > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    if (p + 3 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
     const header = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16);
     const last = header & 1;
     const type = (header >> 1) & 3;
     const blockSize = header >>> 3;
     const at = p;
     p += 3;
-    if (type === 3) throw new ZstdError('corrupt zstd block (reserved type)', at);
+    if (type === 3) throw new DecodeError('corrupt zstd block (reserved type)', at);
     if (type === 1) {
       // RLE: one byte repeated blockSize times.
-      if (blockSize > blockMax) throw new ZstdError('corrupt zstd block (too large)', at);
+      if (blockSize > blockMax) throw new DecodeError('corrupt zstd block (too large)', at);
       p += 1;
       bound += blockSize;
     } else {
-      if (blockSize > blockMax) throw new ZstdError('corrupt zstd block (too large)', at);
+      if (blockSize > blockMax) throw new DecodeError('corrupt zstd block (too large)', at);
       p += blockSize;
       bound += type === 0 ? blockSize : blockMax;
     }
-    if (p > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    if (p > data.length) throw new DecodeError('truncated', data.length, 'truncated');
     if (last) break;
   }
   if (checksum) {
     p += 4;
-    if (p > data.length) throw new ZstdError('truncated', data.length, 'truncated');
+    if (p > data.length) throw new DecodeError('truncated', data.length, 'truncated');
   }
-  if (size > bound) throw new ZstdError(`zstd frame declares ${size} bytes, its blocks hold at most ${bound}`, start + 5);
+  if (size > bound) throw new DecodeError(`zstd frame declares ${size} bytes, its blocks hold at most ${bound}`, start + 5);
   return { start, end: p, size, bound: size >= 0 ? size : bound };
 }
 
@@ -203,10 +188,8 @@ export async function decodeZstd(data: Uint8Array, origin: string, prefer?: 'nod
   try {
     frames = zstdFrames(data);
   } catch (e) {
-    if (!(e instanceof ZstdError)) throw e;
-    if (e.kind === 'truncated') throw truncated(origin, 'zstd', e.offset);
-    if (e.kind === 'unsupported') throw unsupported(origin, 'zstd', e.message, e.offset);
-    throw corrupt(origin, 'zstd', e.message, e.offset);
+    if (!(e instanceof DecodeError)) throw e;
+    throw fromDecodeError(e, origin, 'zstd');
   }
   if (frames.length === 0) return new Uint8Array(0);
   let decodeFrame: FrameDecoder;

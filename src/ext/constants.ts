@@ -1,3 +1,5 @@
+import type { NodeKind } from '../tree/node.js';
+
 // Values from the kernel's fs/ext4/ext4.h and e2fsprogs lib/ext2fs/ext2_fs.h.
 export const EXT2_SUPER_MAGIC = 0xef53;
 export const SUPERBLOCK_OFFSET = 1024;
@@ -44,6 +46,17 @@ export const S_IFBLK = 0o060000;
 export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
+
+/** The i_mode (and cpio c_mode) type bits of each node kind. */
+export const S_IF_OF: Readonly<Record<NodeKind, number>> = {
+  file: S_IFREG,
+  dir: S_IFDIR,
+  symlink: S_IFLNK,
+  chr: S_IFCHR,
+  blk: S_IFBLK,
+  fifo: S_IFIFO,
+  socket: S_IFSOCK,
+};
 
 // Directory entry file_type (filetype feature).
 export const FT_REG_FILE = 1;

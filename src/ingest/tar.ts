@@ -3,7 +3,7 @@ import { BytesContent, SegmentedContent, type FileContent } from '../tree/conten
 import type { Timestamp } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
 import { align, corrupt, cString, entryOf, parseAsciiNumber, show, text, type Where } from './bytes.js';
-import { Extractor, type EntryKind } from './extract.js';
+import { Extractor, type EntryKind, type EntryMeta } from './extract.js';
 import type { ArchiveOptions } from './options.js';
 
 /**
@@ -221,15 +221,7 @@ export function addTar(tree: Tree, data: Uint8Array, opts: ArchiveOptions, skip?
       x.link(e.name, e.linkname, e.offset);
       continue;
     }
-    const meta = { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs } as {
-      mode: number;
-      uid: number;
-      gid: number;
-      mtime: Timestamp;
-      atime?: Timestamp;
-      ctime?: Timestamp;
-      xattrs: Map<string, Uint8Array>;
-    };
+    const meta: EntryMeta = { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs };
     if (e.atime) meta.atime = e.atime;
     if (e.ctime) meta.ctime = e.ctime;
     const entry: Parameters<Extractor['add']>[0] = { path: e.name, kind: e.kind, meta, offset: e.offset };

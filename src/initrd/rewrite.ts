@@ -11,6 +11,7 @@ import type { Node } from '../tree/node.js';
 import { bytesToKey, pathToKey, splitPath } from '../tree/names.js';
 import { Tree } from '../tree/tree.js';
 import { scanSegments, type Segment } from './segments.js';
+import { S_IF_OF as S_IF } from '../ext/constants.js';
 
 export interface RewriteOptions {
   /** The input as the user named it, for messages. */
@@ -37,16 +38,6 @@ export interface RewriteResult {
   /** Entries written in the new or appended segment(s). */
   entries: number;
 }
-
-const S_IF: Record<Node['kind'], number> = {
-  file: 0o100000,
-  dir: 0o040000,
-  symlink: 0o120000,
-  chr: 0o020000,
-  blk: 0o060000,
-  fifo: 0o010000,
-  socket: 0o140000,
-};
 
 function keyOfPath(path: string | Uint8Array): string {
   return splitPath(pathToKey(path)).join('/');
