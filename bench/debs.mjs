@@ -20,11 +20,12 @@
 // Until extimg takes .deb inputs the extimg rows say why it failed (its own one-line error) and
 // only the reference is timed. Writes bench/out/debs.json; images and the unpacked tree stay
 // under bench/out/ (git-ignored) and images are deleted unless --keep.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dumpe2fs, e2fsckClean, GNU_TIME, measure, median, runSync, which } from './lib.mjs';
 
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,7 +33,6 @@ const OUT = path.join(ROOT, 'bench', 'out');
 const WORK = path.join(OUT, 'debs');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const DEBS = path.join(ROOT, 'fixtures', 'out', 'debs', 'required');
-const GNU_TIME = '/usr/bin/time';
 const SIZE_FACTOR = 1.3;
 
 function parseOptions(argv) {
@@ -57,74 +57,9 @@ function die(message) {
   process.exit(2);
 }
 
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
-
-function runSync(cmd, args, { allowFail = false, cwd } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * MiB, cwd });
-  if (r.error) throw r.error;
-  if (r.status !== 0 && !allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
-  return r;
-}
-
 const sh = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Wall time around the process; peak RSS and CPU from GNU time (`%e %M %U %S`). */
-function measure(cmd, args, { cwd } = {}) {
-  return new Promise((resolve, reject) => {
-    const timeFile = path.join(WORK, '.time.txt');
-    fs.rmSync(timeFile, { force: true });
-    const t0 = process.hrtime.bigint();
-    const child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      // GNU time puts "Command exited with non-zero status N" before the format line.
-      const lines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');
-      const f = lines[lines.length - 1].split(' ').map(Number);
-      resolve({ seconds, rssMB: f[1] / 1024, cpu: f[2] + f[3], code: signal ? 128 : code, stdout, stderr });
-    });
-  });
-}
-
-function e2fsckClean(image) {
-  const r = runSync('e2fsck', ['-fn', image], { allowFail: true });
-  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
-}
-
-function dumpe2fs(image) {
-  const text = runSync('dumpe2fs', ['-h', image]).stdout;
-  const field = (name) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1]?.trim() ?? null;
-  const blocks = Number(field('Block count'));
-  const inodes = Number(field('Inode count'));
-  return {
-    blockSize: Number(field('Block size')),
-    blocks,
-    usedBlocks: blocks - Number(field('Free blocks')),
-    inodes,
-    usedInodes: inodes - Number(field('Free inodes')),
-    features: field('Filesystem features'),
-  };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function readDebs() {
   const list = path.join(DEBS, 'LIST');
   if (!fs.existsSync(list)) die(`no ${path.relative(ROOT, list)}: run fixtures/fetch-debs.sh required`);
@@ -205,7 +140,7 @@ async function main() {
     fs.rmSync(t.image, { force: true });
     t.before?.();
     spawnSync('sync');
-    const r = await measure(t.cmd, t.args(t.image));
+    const r = await measure(t.cmd, t.args(t.image), { workDir: WORK });
     if (r.code !== 0) {
       const message = `${r.stdout}${r.stderr}`.trim();
       return { failed: true, code: r.code, message };

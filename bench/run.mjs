@@ -13,18 +13,18 @@
 //
 // Writes bench/out/results.json; images and trees stay under bench/out/ and fixtures/out/
 // (git-ignored) and images are deleted between runs unless --keep.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dumpe2fs, e2fsckClean, GNU_TIME, measure, median, runSync, which } from './lib.mjs';
 import { ensureLargeTree, parseSize } from '../fixtures/make-bench-trees.mjs';
 
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = path.join(ROOT, 'bench', 'out');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
-const GNU_TIME = '/usr/bin/time';
 // Peak RSS target for extimg on the large tree (DESIGN.md: bounded memory for multi-GiB images).
 const RSS_TARGET_MB = 300;
 
@@ -69,77 +69,6 @@ function die(message) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
-
-function runSync(cmd, args, { allowFail = false } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * MiB });
-  if (r.error) throw r.error;
-  if (r.status !== 0 && !allowFail) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
-  }
-  return r;
-}
-
-/**
- * Run one command and measure wall time (hrtime around spawn → exit), CPU time (user + sys) and
- * peak RSS: from GNU time (`%M`, the child's ru_maxrss) when present, else by polling
- * /proc/PID/status VmHWM and /proc/PID/stat (every 10 ms; the last sample before exit).
- */
-function measure(cmd, args, { gnuTime }) {
-  return new Promise((resolve, reject) => {
-    const timeFile = path.join(OUT, '.time.txt');
-    let child;
-    let hwmKB = 0;
-    let cpu = 0;
-    let poll = null;
-    const t0 = process.hrtime.bigint();
-    if (gnuTime) {
-      fs.rmSync(timeFile, { force: true });
-      child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    } else {
-      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      const status = `/proc/${child.pid}/status`;
-      const stat = `/proc/${child.pid}/stat`;
-      const tick = 100; // USER_HZ on Linux
-      poll = setInterval(() => {
-        try {
-          const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(status, 'utf8'));
-          if (m) hwmKB = Math.max(hwmKB, Number(m[1]));
-          // utime and stime: fields 14 and 15, counted after the ")" that ends the command name.
-          const f = fs.readFileSync(stat, 'utf8').split(') ')[1].split(' ');
-          cpu = (Number(f[11]) + Number(f[12])) / tick;
-        } catch {}
-      }, 10);
-    }
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (poll) clearInterval(poll);
-      if (gnuTime) {
-        // GNU time puts "Command exited with non-zero status N" before the format line.
-        const lines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');
-        const f = lines[lines.length - 1].split(' ').map(Number);
-        hwmKB = f[1];
-        cpu = f[2] + f[3];
-      }
-      resolve({ seconds, cpu, rssMB: hwmKB / 1024, code: signal ? 128 : code, stdout, stderr });
-    });
-  });
-}
-
 /** Time to get the image durably on disk after the tool exited (mke2fs fsyncs; extimg does not). */
 function fsyncSeconds(file) {
   const t0 = process.hrtime.bigint();
@@ -156,37 +85,7 @@ function truncate(file, size) {
   fs.closeSync(fd);
 }
 
-function e2fsckClean(image) {
-  const r = runSync('e2fsck', ['-fn', image], { allowFail: true });
-  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
-}
-
 /** Geometry and usage as e2fsprogs reads them (the same judge for every tool). */
-function dumpe2fs(image) {
-  const text = runSync('dumpe2fs', ['-h', image]).stdout;
-  const field = (name) => {
-    const m = new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text);
-    return m ? m[1].trim() : null;
-  };
-  const blocks = Number(field('Block count'));
-  const inodes = Number(field('Inode count'));
-  return {
-    blockSize: Number(field('Block size')),
-    inodeSize: Number(field('Inode size')),
-    blocks,
-    usedBlocks: blocks - Number(field('Free blocks')),
-    inodes,
-    usedInodes: inodes - Number(field('Free inodes')),
-    features: field('Filesystem features'),
-  };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Machine
 
@@ -355,7 +254,7 @@ async function runOne(c, t, opts, { timed, args = t.args }) {
   fs.rmSync(t.image, { force: true });
   spawnSync('sync');
   if (t.before) t.before(t.image);
-  const r = await measure(t.cmd, args, opts);
+  const r = await measure(t.cmd, args, { gnuTime: opts.gnuTime, workDir: OUT });
   if (r.code !== 0) {
     console.error(`\nbench: FAILED: ${t.tool} (${c.name}, ${t.fs}) exited ${r.code}\n  ${t.cmd} ${args.join(' ')}\n${r.stdout}${r.stderr}`);
     process.exit(1);
