@@ -83,12 +83,20 @@ export interface ParseRecipeOptions {
 
 /** Parse and check a recipe's text. Errors are ExtimgError EUSAGE naming `file` and the key. */
 export function parseRecipe(text: string, file: string, options: ParseRecipeOptions = {}): Recipe {
-  let json: unknown;
+  return recipeFromJson(readRecipeJson(text, file), file, options);
+}
+
+/** A recipe's text as JSON; a syntax error is EUSAGE naming `file:LINE:COL`. */
+export function readRecipeJson(text: string, file: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ExtimgError('EUSAGE', `${file}${jsonPosition(text, e)}: not valid JSON: ${jsonReason(e)}`, { file });
   }
+}
+
+/** Check an already parsed recipe (what parseRecipe does after JSON.parse). */
+export function recipeFromJson(json: unknown, file: string, options: ParseRecipeOptions = {}): Recipe {
   try {
     return checkRecipe(json, file, options);
   } catch (e) {
