@@ -280,25 +280,37 @@ class LzmaEncoder {
     const b1 = d[p + 1]!;
     const b2 = d[p + 2]!;
     const v = b0 | (b1 << 8) | (b2 << 16);
-    const c2 = this.head2[b0 | (b1 << 8)]!;
-    const c3 = this.head3[Math.imul(v, 0x9e3779b1) >>> 16]!;
+    // Read the candidates, then put p in the tables (what insertUpTo(p + 1) would do).
+    if (this.inserted < p) this.insertUpTo(p);
+    const h2 = b0 | (b1 << 8);
+    const h3 = Math.imul(v, 0x9e3779b1) >>> 16;
     const h4 = Math.imul(v | (d[p + 3]! << 24), 0x9e3779b1) >>> this.hash4Shift;
+    const c2 = this.head2[h2]!;
+    const c3 = this.head3[h3]!;
     let c = this.head4[h4]!;
-    this.insertUpTo(p + 1);
+    if (this.inserted === p) {
+      this.head2[h2] = p;
+      this.head3[h3] = p;
+      this.chain[p & this.windowMask] = c;
+      this.head4[h4] = p;
+      this.inserted = p + 1;
+    } else {
+      while (c >= p) c = this.chain[c & this.windowMask]!; // p was already in the tables
+    }
 
     let bestLen = 1;
     let bestDist = 0;
     // Short candidates first: a 2- or 3-byte match close by.
-    if (c2 >= 0 && p - c2 < limit && d[c2] === b0 && d[c2 + 1] === b1) {
+    if (c2 >= 0 && c2 < p && p - c2 < limit && d[c2] === b0 && d[c2 + 1] === b1) {
       bestLen = 2;
       bestDist = p - c2;
-      if (c3 !== c2 && c3 >= 0 && p - c3 < limit && d[c3] === b0 && d[c3 + 1] === b1 && d[c3 + 2] === b2) {
+      if (c3 !== c2 && c3 >= 0 && c3 < p && p - c3 < limit && d[c3] === b0 && d[c3 + 1] === b1 && d[c3 + 2] === b2) {
         bestLen = 3;
         bestDist = p - c3;
       } else if (d[c2 + 2] === b2 && avail >= 3) {
         bestLen = 3;
       }
-    } else if (c3 >= 0 && p - c3 < limit && d[c3] === b0 && d[c3 + 1] === b1 && d[c3 + 2] === b2) {
+    } else if (c3 >= 0 && c3 < p && p - c3 < limit && d[c3] === b0 && d[c3 + 1] === b1 && d[c3 + 2] === b2) {
       bestLen = 3;
       bestDist = p - c3;
     }
