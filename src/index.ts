@@ -11,3 +11,4 @@ export { sniffArchive } from './ingest/sniff.js';
 export { readCpio, writeNewc, type CpioEntry } from './ingest/cpio.js';
 export { type Codec, decompress, decompressAuto, decompressMany, detectCodec } from './compress/index.js';
 export * from './edit/index.js';
+export * from './initrd/index.js';
