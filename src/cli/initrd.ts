@@ -1,8 +1,11 @@
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { checkEncodeCodec, type EncodeCodec } from '../compress/encode.js';
 import type { PreparedEdit } from '../edit/ops.js';
 import { rewriteInitrd } from '../initrd/rewrite.js';
 import { createInitrd } from '../initrd/create.js';
+import { parseInitrdRecipe, type InitrdRecipe, type InitrdRecipeCommand } from '../initrd/recipe.js';
+import { fsError } from '../io/fs-error.js';
 import { checkExcludePatterns } from '../edit/glob.js';
 import { applyPreparedEdit } from '../edit/ops.js';
 import { checkTarget } from '../io/file.js';
@@ -85,7 +88,7 @@ async function readSegments(file: string): Promise<Segment[]> {
 }
 
 export const INITRD_REWRITE_HELP = `Usage: extimg initrd rewrite FILE -o OUT [edits] [--compress same|none|gzip|zstd|lz4]
-                             [--level N] [--append] [--timestamp S]
+                             [--level N] [--append] [--timestamp S] [--recipe FILE]
 
 Apply edits to an initrd's main (last compressed) segment and write it back: early segments
 (microcode) stay byte for byte unless an edit names a path only they hold. With --append the
@@ -104,6 +107,9 @@ Options:
       --level N             gzip 1-9 (default 6), zstd 1-19 (default 3)
       --append              append a segment instead of repacking
       --timestamp S         clamp mtimes to S (default SOURCE_DATE_EPOCH): reproducible output
+      --recipe FILE         output, compress, level, timestamp, devices and edits from a JSON
+                            recipe (the 'extimg build --recipe' format; ext-only keys and
+                            inputs are refused): its edits apply first, options given here win
   -q, --quiet               no summary line
 `;
 
@@ -115,6 +121,7 @@ const REWRITE_OPTIONS = {
   level: { type: 'string' },
   append: { type: 'boolean' },
   timestamp: { type: 'string' },
+  recipe: { type: 'string' },
   add: { type: 'string', multiple: true },
   ...REWRITE_EDIT_OPTIONS,
   quiet: { type: 'boolean', short: 'q' },
@@ -122,7 +129,7 @@ const REWRITE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** `extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N] [--append] [--timestamp S]`. */
+/** `extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N] [--append] [--timestamp S] [--recipe FILE]`. */
 export async function rewriteCommand(args: string[], ctx: CliContext): Promise<number> {
   let parsed;
   try {
@@ -138,8 +145,9 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
   }
   if (positionals.length !== 1) throw usageError('initrd rewrite takes one FILE', RW);
   const input = positionals[0]!;
-  const output = values.output;
-  if (output === undefined) throw usageError('missing -o/--output OUT', RW);
+  const recipe = values.recipe !== undefined ? loadInitrdRecipe(values.recipe, 'rewrite') : undefined;
+  const output = values.output ?? recipe?.output;
+  if (output === undefined) throw usageError(missingOutput(recipe), RW);
   if (output === '-') throw usageError('-o/--output: give a file name', RW);
   let compress: 'same' | EncodeCodec = 'same';
   if (values.compress !== undefined && values.compress !== 'same') {
@@ -149,9 +157,11 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
       throw usageError((e as Error).message, RW);
     }
   }
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, RW) : undefined;
-  const timestamp = parseTimestamp(values.timestamp, ctx.env, RW);
-  const edits: PreparedEdit[] = [];
+  if (values.compress === undefined && recipe?.compress !== undefined) compress = recipe.compress;
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, RW) : recipe?.level;
+  const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, RW);
+  // The recipe's device tables and edits, then the command line's.
+  const edits: PreparedEdit[] = [...(recipe?.edits ?? [])];
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     if (token.name === 'add') edits.push(...parseAdd(token.value ?? ''));
@@ -191,6 +201,27 @@ function parseAdd(value: string): PreparedEdit[] {
   return out;
 }
 
+/** Read and check an initrd recipe; its relative host paths are resolved against its directory. */
+function loadInitrdRecipe(file: string, command: InitrdRecipeCommand): InitrdRecipe {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fsError(file, e);
+  }
+  return parseInitrdRecipe(text, file, { command, baseDir: nodePath.dirname(file) });
+}
+
+function missingOutput(recipe: InitrdRecipe | undefined): string {
+  return `missing -o/--output OUT${recipe ? ` (or "output" in ${recipe.file})` : ''}`;
+}
+
+/** As 'extimg build': --timestamp, then the recipe's, then SOURCE_DATE_EPOCH. */
+function recipeTimestamp(option: string | undefined, recipe: InitrdRecipe | undefined, env: NodeJS.ProcessEnv, command: string): number | undefined {
+  if (option === undefined && recipe?.timestamp !== undefined) return recipe.timestamp;
+  return parseTimestamp(option, env, command);
+}
+
 function readInput(file: string): Uint8Array {
   try {
     return fs.readFileSync(file);
@@ -202,6 +233,7 @@ function readInput(file: string): Uint8Array {
 
 export const INITRD_CREATE_HELP = `Usage: extimg initrd create -o OUT [--compress none|gzip|zstd|lz4] [--level N]
                             [--timestamp S] [--owner UID:GID] [--exclude PAT] [edits] INPUT...
+       extimg initrd create --recipe FILE [options] [edits] [INPUT...]
 
 Build an initramfs from INPUTs exactly as 'extimg build' reads them (host directories and
 archives: tar, cpio, deb, rpm, initrds; SRC:/DEST puts one under DEST; later inputs win), apply
@@ -222,6 +254,10 @@ Options:
                             SOURCE_DATE_EPOCH): two runs give identical bytes
       --owner UID:GID       owner of every input entry
       --exclude PAT         leave out matching input paths (repeatable)
+      --recipe FILE         output, compress, level, owner, timestamp, exclude, inputs, devices
+                            and edits from a JSON recipe (the 'extimg build --recipe' format;
+                            ext-only keys are refused): its inputs, excludes and edits come
+                            first, options given here win
   -q, --quiet               no summary line
 `;
 
@@ -233,6 +269,7 @@ const CREATE_OPTIONS = {
   timestamp: { type: 'string' },
   owner: { type: 'string' },
   exclude: { type: 'string', multiple: true },
+  recipe: { type: 'string' },
   add: { type: 'string', multiple: true },
   ...EDIT_OPTIONS,
   quiet: { type: 'boolean', short: 'q' },
@@ -240,7 +277,7 @@ const CREATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** `extimg initrd create -o OUT [--compress C] [--level N] [--timestamp S] [edits] INPUT...`. */
+/** `extimg initrd create -o OUT [--compress C] [--level N] [--timestamp S] [--recipe FILE] [edits] INPUT...`. */
 export async function createCommand(args: string[], ctx: CliContext): Promise<number> {
   let parsed;
   try {
@@ -254,10 +291,13 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
     ctx.stdout.write(INITRD_CREATE_HELP);
     return 0;
   }
-  const output = values.output;
-  if (output === undefined) throw usageError('missing -o/--output OUT', CR);
+  const recipe = values.recipe !== undefined ? loadInitrdRecipe(values.recipe, 'create') : undefined;
+  const output = values.output ?? recipe?.output;
+  if (output === undefined) throw usageError(missingOutput(recipe), CR);
   if (output === '-') throw usageError('-o/--output: give a file name', CR);
-  if (positionals.length === 0) throw usageError('initrd create needs at least one INPUT (a directory or an archive)', CR);
+  if (positionals.length === 0 && !recipe?.inputs.length) {
+    throw usageError(`initrd create needs at least one INPUT (a directory or an archive)${recipe ? ` (or "inputs" in ${recipe.file})` : ''}`, CR);
+  }
   let compress: EncodeCodec = 'gzip';
   if (values.compress !== undefined) {
     try {
@@ -266,23 +306,25 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
       throw usageError((e as Error).message, CR);
     }
   }
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, CR) : undefined;
-  const timestamp = parseTimestamp(values.timestamp, ctx.env, CR);
-  const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CR) : undefined;
-  const exclude = values.exclude ?? [];
+  if (values.compress === undefined && recipe?.compress !== undefined && recipe.compress !== 'same') compress = recipe.compress;
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, CR) : recipe?.level;
+  const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, CR);
+  const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CR) : recipe?.owner;
   try {
-    checkExcludePatterns(exclude);
+    checkExcludePatterns(values.exclude ?? []);
   } catch (e) {
     throw usageError((e as Error).message, CR);
   }
-  const edits: PreparedEdit[] = [];
+  // As 'extimg build': the recipe's inputs, excludes and edits, then the command line's.
+  const exclude = [...(recipe?.exclude ?? []), ...(values.exclude ?? [])];
+  const edits: PreparedEdit[] = [...(recipe?.edits ?? [])];
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     if (token.name === 'add') edits.push(...parseAdd(token.value ?? ''));
     else if (isEditOption(token.name)) edits.push(parseEditOption(token.name, token.value ?? ''));
   }
   // As 'extimg build': check every input first, decompress archives in parallel, apply in order.
-  const inputs = resolveInputs(positionals.map((arg) => parseInputSpec(arg)));
+  const inputs = resolveInputs([...(recipe?.inputs ?? []), ...positionals.map((arg) => parseInputSpec(arg))]);
   checkTarget(output);
   const tree = new Tree({ ...(timestamp !== undefined ? { time: { sec: timestamp, nsec: 0 } } : {}), ...(owner ?? {}) });
   const onWarning = (m: string): void => {
