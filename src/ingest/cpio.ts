@@ -287,22 +287,36 @@ export interface CpioHooks {
  * (newc as GNU cpio writes it).
  */
 export function addCpio(tree: Tree, data: Uint8Array, opts: ArchiveOptions, hooks: CpioHooks = {}): void {
+  let end = data.length;
+  let last: CpioEntry | undefined;
+  function* entries(): Generator<CpioEntry> {
+    const it = readCpio(data, opts.origin);
+    for (;;) {
+      const r = it.next();
+      if (r.done) {
+        end = r.value;
+        return;
+      }
+      last = r.value;
+      yield r.value;
+    }
+  }
+  addCpioEntries(tree, entries(), opts, hooks);
+  if (end < data.length) {
+    opts.onWarning?.(`${opts.origin}: ${data.length - end} bytes after the cpio trailer at byte ${end} ignored`);
+  } else if (last && !last.trailer) {
+    opts.onWarning?.(`${opts.origin}: no TRAILER!!! entry at the end; the archive may be truncated`);
+  }
+}
+
+/**
+ * Apply entries already read (readCpio's, or an initrd segment's): a trailer ends an archive,
+ * and with it the scope of hard-link numbers.
+ */
+export function addCpioEntries(tree: Tree, entries: Iterable<CpioEntry>, opts: ArchiveOptions, hooks: CpioHooks = {}): void {
   const x = new Extractor(tree, opts);
   let links = new Map<string, Node>();
-  const it = readCpio(data, opts.origin);
-  let last: CpioEntry | undefined;
-  for (;;) {
-    const r = it.next();
-    if (r.done) {
-      if (r.value < data.length) {
-        opts.onWarning?.(`${opts.origin}: ${data.length - r.value} bytes after the cpio trailer at byte ${r.value} ignored`);
-      } else if (last && !last.trailer) {
-        opts.onWarning?.(`${opts.origin}: no TRAILER!!! entry at the end; the archive may be truncated`);
-      }
-      return;
-    }
-    const e = r.value;
-    last = e;
+  for (const e of entries) {
     if (e.trailer) {
       links = new Map();
       continue;

@@ -3,10 +3,10 @@
  * with a codec we can encode, keeping every other segment (early microcode) byte for byte; or,
  * with `append`, keep the whole input and append one small segment with what the edits changed.
  */
-import { encode, type EncodeCodec } from '../compress/encode.js';
+import { encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
 import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
 import { ExtimgError } from '../errors.js';
-import { addCpio, writeNewc, type NewcInput } from '../ingest/cpio.js';
+import { addCpioEntries, writeNewc, type NewcInput } from '../ingest/cpio.js';
 import type { Node } from '../tree/node.js';
 import { bytesToKey, pathToKey, splitPath } from '../tree/names.js';
 import { Tree } from '../tree/tree.js';
@@ -59,8 +59,8 @@ function segmentKeys(s: Segment): Set<string> {
 
 function codecOf(s: Segment, origin: string): EncodeCodec {
   const c = s.compression;
-  if (c === 'none' || c === 'gzip' || c === 'zstd' || c === 'lz4') return c;
-  throw new ExtimgError('EFORMAT', `${origin}: segment ${s.index} is ${c}-compressed; writing ${c} is not supported yet (give --compress gzip, zstd, lz4 or none)`, {
+  if ((ENCODE_CODECS as readonly string[]).includes(c)) return c as EncodeCodec;
+  throw new ExtimgError('EFORMAT', `${origin}: segment ${s.index} is ${c}-compressed; writing ${c} is not supported (give --compress with one of ${ENCODE_CODECS.join(', ')})`, {
     origin,
     codec: c,
   });
@@ -68,8 +68,7 @@ function codecOf(s: Segment, origin: string): EncodeCodec {
 
 function treeOf(s: Segment, origin: string, timestamp: number | undefined, onWarning?: (m: string) => void): Tree {
   const tree = new Tree(timestamp !== undefined ? { time: { sec: timestamp, nsec: 0 } } : {});
-  const bytes = writeNewc(s.entries.filter((e) => !e.trailer));
-  addCpio(tree, bytes, { origin: `${origin}: segment ${s.index}`, ...(onWarning ? { onWarning } : {}) });
+  addCpioEntries(tree, s.entries, { origin: `${origin}: segment ${s.index}`, ...(onWarning ? { onWarning } : {}) });
   return tree;
 }
 
