@@ -28,7 +28,7 @@ function run(args: string[]): string {
 
 describe('initrd rewrite boots the Debian cloud kernel', () => {
   let rootImage = '';
-  for (const compress of ['same', 'gzip', 'lz4'] as const) {
+  for (const compress of ['same', 'gzip', 'xz', 'lz4', 'bzip2', 'lzma'] as const) {
     it(`hook added, ${compress === 'same' ? 'kept in zstd' : `recompressed to ${compress}`}`, { timeout: 300_000 }, async (ctx) => {
       requireJudge(ctx, notReady, 'initrd boot');
       const id = `${compress}-${process.pid}`;

@@ -20,7 +20,7 @@ import { S_IF_OF as S_IF } from '../src/ext/constants.js';
 const work = workDir('initrd-create');
 afterAll(() => work.cleanup());
 
-const CODECS: EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
+const CODECS: EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'];
 interface Row {
   mode: number;
   uid: number;
@@ -183,7 +183,7 @@ function hostTree(dir: string): void {
   }
 }
 
-const tools = ['cpio', 'gzip', 'zstd', 'lz4'].filter((t) => !hasTool(t));
+const tools = ['cpio', 'gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'].filter((t) => !hasTool(t));
 const TS = 1_700_000_000;
 
 describe.skipIf(tools.length > 0)(`extimg initrd create, judged by GNU cpio${tools.length ? ` (missing ${tools.join(', ')})` : ''}`, () => {

@@ -99,7 +99,7 @@ describe('parseInitrdRecipe', () => {
     ['create', { compress: 'same' }, "hook.json: compress: unknown compression 'same'"],
     ['rewrite', { compress: 3 }, 'hook.json: compress: expected a string, got number 3'],
     ['rewrite', { level: '9' }, 'hook.json: level: expected a number, got the string "9"'],
-    ['create', { level: 20 }, "hook.json: level '20': must be between 1 and 19"],
+    ['create', { level: 20 }, "hook.json: level '20': must be between 0 and 19"],
     ['create', { level: 2.5 }, "hook.json: level '2.5': not an integer"],
     ['rewrite', { timestamp: 'now' }, 'hook.json: timestamp: expected a number, got the string "now"'],
     ['rewrite', { edits: [{ op: 'chmod', path: '/x', mdoe: '0600' }] }, 'hook.json: edits[0].mdoe: unknown key'],

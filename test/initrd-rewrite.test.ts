@@ -45,15 +45,43 @@ function lsinit(file: string): string[] {
   return names(sh('lsinitramfs', [file]));
 }
 
+/** Each codec's own tester: `-t` on the stream (xz: also the CRC32 check the kernel needs). */
+const TESTERS: Record<FixtureCodec, [string, string[]]> = {
+  gzip: ['gzip', ['-t']],
+  zstd: ['zstd', ['-t', '-q']],
+  lz4: ['lz4', ['-t']],
+  xz: ['xz', ['-t']],
+  lzma: ['xz', ['-t', '--format=lzma']],
+  bzip2: ['bzip2', ['-t']],
+};
+/** Each codec's decompressor to stdout. */
+const DECODERS: Record<FixtureCodec, [string, string[]]> = {
+  gzip: ['gzip', ['-d', '-c']],
+  zstd: ['zstd', ['-d', '-c']],
+  lz4: ['lz4', ['-d', '-c']],
+  xz: ['xz', ['-d', '-c']],
+  lzma: ['xz', ['-d', '-c', '--format=lzma']],
+  bzip2: ['bzip2', ['-d', '-c']],
+};
+
 function checkCodec(codec: FixtureCodec, stream: Uint8Array): void {
-  const [cmd, args] = codec === 'gzip' ? ['gzip', ['-t']] : codec === 'zstd' ? ['zstd', ['-t', '-q']] : ['lz4', ['-t']];
-  sh(cmd, args as string[], { input: stream });
+  const [cmd, args] = TESTERS[codec];
+  sh(cmd, args, { input: stream });
+  if (codec === 'xz') {
+    // Stream flags byte 7: check type 1 = CRC32.
+    expect(stream[7]).toBe(1);
+  }
 }
 
-const CODECS: FixtureCodec[] = ['gzip', 'zstd', 'lz4'];
+function decode(codec: FixtureCodec, stream: Uint8Array): Buffer {
+  const [cmd, args] = DECODERS[codec];
+  return sh(cmd, args, { input: stream });
+}
+
+const CODECS: FixtureCodec[] = ['gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'];
 const tools = missingFixtureTools() ?? (hasTool('lsinitramfs') ? undefined : 'missing lsinitramfs (apt: initramfs-tools-core)');
 
-describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitramfs, cpio, gzip/zstd/lz4 -t)', () => {
+describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitramfs, cpio, and each codec tester)', () => {
   for (const codec of CODECS) {
     describe(codec, () => {
       const fx = () => makeInitrd(work.dir, `rw-${codec}-${n++}`, codec);
@@ -79,7 +107,7 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
         expect(segs.map((s) => s.compression)).toEqual(['none', codec]);
         const main = bytes.subarray(segs[1]!.offset, segs[1]!.offset + segs[1]!.length);
         checkCodec(codec, main);
-        const dec = sh(codec === 'lz4' ? 'lz4' : codec, ['-d', '-c'], { input: main });
+        const dec = decode(codec, main);
         const cpioNames = names(sh('cpio', ['-t', '--quiet'], { input: dec }));
         const origNames = names(sh('cpio', ['-t', '--quiet'], { input: f.main }));
         expect(cpioNames).toEqual([...origNames, 'conf', 'conf/conf.d', 'conf/conf.d/zz-extimg'].sort());
@@ -110,7 +138,7 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
         expect(segs[segs.length - 1]!.compression).toBe(codec);
         expect(segs.flatMap((s) => s.entries.map((e) => Buffer.from(e.name).toString('latin1')))).toContain('conf/conf.d/zz-extimg');
         checkCodec(codec, last);
-        const dec = sh(codec === 'lz4' ? 'lz4' : codec, ['-d', '-c'], { input: last });
+        const dec = decode(codec, last);
         expect(names(sh('cpio', ['-t', '--quiet'], { input: dec }))).toEqual(['conf', 'conf/conf.d', 'conf/conf.d/zz-extimg']);
         // unmkinitramfs decompresses everything after the early archive as one stream and has
         // cpio read its first archive only: it still lists the original without an error, but
@@ -140,16 +168,19 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
     expect(fs.readFileSync(c).equals(A)).toBe(true);
   });
 
-  it('refuses --rm with --append, xz output, and leaves no output on failure', async () => {
+  it('refuses --rm with --append, lzo output, a bad level, and leaves no output on failure', async () => {
     const f = makeInitrd(work.dir, `rw-err-${n++}`, 'gzip');
     const out = join(f.dir, 'bad.img');
     const r1 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--append', '--rm', '/etc/fstab']);
     expect(r1.status).not.toBe(0);
     expect(r1.stderr).toMatch(/--append.*cannot delete/);
     expect(r1.stderr.trim().split('\n')).toHaveLength(1);
-    const r2 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--compress', 'xz']);
+    const r2 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--compress', 'lzo']);
     expect(r2.status).toBe(2);
-    expect(r2.stderr).toMatch(/xz compression is not supported yet/);
+    expect(r2.stderr).toMatch(/writing lzo compression is not supported/);
+    const r4 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--compress', 'bzip2', '--level', '0']);
+    expect(r4.status).not.toBe(0);
+    expect(r4.stderr).toMatch(/bzip2 takes 1-9/);
     const r3 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--rm', '/no/such']);
     expect(r3.status).not.toBe(0);
     expect(fs.readdirSync(f.dir).filter((x) => x.includes('bad.img'))).toEqual([]);

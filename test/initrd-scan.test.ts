@@ -118,6 +118,16 @@ describe('initrd scanSegments: GNU cpio archives, early microcode + compressed m
     });
   }
 
+  it('an lzma segment with a small dictionary (magic 5d 00 10): the kernel needs only 5d 00', async (ctx) => {
+    requireJudge(ctx, missingFixtureTools('lzma'), 'initrd lzma fixture');
+    const f = fixtures.get('lzma')!;
+    const z = sh('xz', ['--format=lzma', '--lzma1=dict=4KiB', '-c'], { input: f.main });
+    expect([...z.subarray(0, 3)]).toEqual([0x5d, 0x00, 0x10]);
+    const segs = await scanSegments(Buffer.concat([f.early, z]), 'x');
+    expect(segs.map((s) => s.compression)).toEqual(['none', 'lzma']);
+    expect(namesOf(segs[1]!)).toEqual(namesOf((await scanSegments(Buffer.concat([f.early, compress('lzma', f.main)]), 'y'))[1]!));
+  });
+
   it('extimg initrd ls: text and --json, segment by segment', async (ctx) => {
     requireJudge(ctx, missingFixtureTools('gzip'), 'initrd gzip fixture');
     const f = fixtures.get('gzip')!;

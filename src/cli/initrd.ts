@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { checkEncodeCodec, type EncodeCodec } from '../compress/encode.js';
+import { checkEncodeCodec, checkEncodeLevel, levelRanges, type EncodeCodec } from '../compress/encode.js';
 import type { PreparedEdit } from '../edit/ops.js';
 import { rewriteInitrd } from '../initrd/rewrite.js';
 import { createInitrd } from '../initrd/create.js';
@@ -87,8 +87,19 @@ async function readSegments(file: string): Promise<Segment[]> {
   return scanSegments(data, file);
 }
 
-export const INITRD_REWRITE_HELP = `Usage: extimg initrd rewrite FILE -o OUT [edits] [--compress same|none|gzip|zstd|lz4]
-                             [--level N] [--append] [--timestamp S] [--recipe FILE]
+/** The --level line of the help texts, wrapped under its option. */
+const LEVELS_HELP = levelRanges()
+  .split(', ')
+  .reduce<string[]>((lines, part) => {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + part.length + 2 <= 56) lines[lines.length - 1] = `${last}, ${part}`;
+    else lines.push(part);
+    return lines;
+  }, [])
+  .join(',\n                            ');
+
+export const INITRD_REWRITE_HELP = `Usage: extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N]
+                             [--append] [--timestamp S] [--recipe FILE]
 
 Apply edits to an initrd's main (last compressed) segment and write it back: early segments
 (microcode) stay byte for byte unless an edit names a path only they hold. With --append the
@@ -102,9 +113,10 @@ Edits (in command-line order, as for 'extimg build'):
 
 Options:
   -o, --output OUT          the new initrd (written to a temp file, renamed into place)
-      --compress C          same (default: the main segment's codec), none, gzip, zstd, lz4
-                            (legacy frame); xz, bzip2 and lzma cannot be written yet
-      --level N             gzip 1-9 (default 6), zstd 1-19 (default 3)
+      --compress C          same (default: the main segment's codec), none, gzip, zstd,
+                            xz (CRC32 check, as the kernel wants), lz4 (legacy frame, as
+                            'lz4 -l'), bzip2, lzma
+      --level N             ${LEVELS_HELP}
       --append              append a segment instead of repacking
       --timestamp S         clamp mtimes to S (default SOURCE_DATE_EPOCH): reproducible output
       --recipe FILE         output, compress, level, timestamp, devices and edits from a JSON
@@ -158,7 +170,15 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
     }
   }
   if (values.compress === undefined && recipe?.compress !== undefined) compress = recipe.compress;
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, RW) : recipe?.level;
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 0, 19, RW) : recipe?.level;
+  if (level !== undefined && compress !== 'same') {
+    // Before any work: a level the codec does not take ('same' is checked once it is known).
+    try {
+      checkEncodeLevel(compress, level, values.level !== undefined ? '--level' : `${recipe!.file}: level`);
+    } catch (e) {
+      throw usageError((e as Error).message, RW);
+    }
+  }
   const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, RW);
   // The recipe's device tables and edits, then the command line's.
   const edits: PreparedEdit[] = [...(recipe?.edits ?? [])];
@@ -231,7 +251,7 @@ function readInput(file: string): Uint8Array {
   }
 }
 
-export const INITRD_CREATE_HELP = `Usage: extimg initrd create -o OUT [--compress none|gzip|zstd|lz4] [--level N]
+export const INITRD_CREATE_HELP = `Usage: extimg initrd create -o OUT [--compress C] [--level N]
                             [--timestamp S] [--owner UID:GID] [--exclude PAT] [edits] INPUT...
        extimg initrd create --recipe FILE [options] [edits] [INPUT...]
 
@@ -248,8 +268,9 @@ Edits (in command-line order, as for 'extimg build'):
 
 Options:
   -o, --output OUT          the initrd (written to a temp file, renamed into place)
-      --compress C          gzip (default), zstd, lz4 (legacy frame, as 'lz4 -l'), none
-      --level N             gzip 1-9 (default 6), zstd 1-19 (default 3)
+      --compress C          gzip (default), zstd, xz (CRC32 check), lz4 (legacy frame, as
+                            'lz4 -l'), bzip2, lzma, none
+      --level N             ${LEVELS_HELP}
       --timestamp S         clamp mtimes to S and date new entries S (default
                             SOURCE_DATE_EPOCH): two runs give identical bytes
       --owner UID:GID       owner of every input entry
@@ -307,7 +328,15 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
     }
   }
   if (values.compress === undefined && recipe?.compress !== undefined && recipe.compress !== 'same') compress = recipe.compress;
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 1, 19, CR) : recipe?.level;
+  const level = values.level !== undefined ? parseInteger('--level', values.level, 0, 19, CR) : recipe?.level;
+  if (level !== undefined) {
+    // Before any work: a level the codec does not take ('same' is checked once it is known).
+    try {
+      checkEncodeLevel(compress, level, values.level !== undefined ? '--level' : `${recipe!.file}: level`);
+    } catch (e) {
+      throw usageError((e as Error).message, CR);
+    }
+  }
   const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, CR);
   const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CR) : recipe?.owner;
   try {

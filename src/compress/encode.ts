@@ -1,24 +1,40 @@
 /**
- * Encoders for the codecs the kernel's initramfs unpacker reads and we can write: gzip
- * (node:zlib), zstd (@bokuweb/zstd-wasm; the frame carries its content size, which the kernel's
- * unzstd needs to size its output), lz4 in the *legacy* frame (`lz4 -l`, the only lz4 format the
- * kernel takes) over our own greedy LZ4 block compressor, and none. xz, bzip2 and lzma are not
- * written yet.
+ * Encoders for every codec the kernel's initramfs unpacker reads except lzo: gzip (node:zlib),
+ * zstd (@bokuweb/zstd-wasm; the frame carries its content size, which the kernel's unzstd needs
+ * to size its output), lz4 in the *legacy* frame (`lz4 -l`, the only lz4 format the kernel
+ * takes) over our own greedy LZ4 block compressor, xz with a CRC32 check and .lzma over our own
+ * LZMA encoder (lzma-encode.ts, xz-encode.ts), bzip2 (bzip2-encode.ts), and none.
  */
+import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { ExtimgError } from '../errors.js';
+import { encodeBzip2 } from './bzip2-encode.js';
+import { encodeLzmaAlone } from './lzma-encode.js';
+import { encodeXz } from './xz-encode.js';
 
-export type EncodeCodec = 'none' | 'gzip' | 'zstd' | 'lz4';
-export const ENCODE_CODECS: readonly EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
+export type EncodeCodec = 'none' | 'gzip' | 'zstd' | 'lz4' | 'xz' | 'lzma' | 'bzip2';
+export const ENCODE_CODECS: readonly EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'];
 
-/** Default levels: gzip's own default, zstd 3 (19 takes ~40 s on a 14 MB initrd in WASM). */
-const DEFAULT_LEVEL: Record<'gzip' | 'zstd', number> = { gzip: 6, zstd: 3 };
-const LEVELS: Record<'gzip' | 'zstd', [number, number]> = { gzip: [1, 9], zstd: [1, 19] };
+type Leveled = 'gzip' | 'zstd' | 'xz' | 'lzma' | 'bzip2';
+/**
+ * Default levels, chosen by measurement on Debian's initrd (BENCHMARKS.md): gzip's own default;
+ * zstd 3, zstd's own (19 takes ~40 s in WASM); xz and lzma 2: our LZMA is a fast-mode encoder
+ * (hash chains, lazy parsing) and level 2 gives native `xz -1`'s size at 1.3x its time on 20 MB
+ * of initrd, where 6 is 1.3% smaller for 2.6x the time; bzip2 9 (the block size in 100 kB; bzip2's
+ * own default).
+ */
+const DEFAULT_LEVEL: Record<Leveled, number> = { gzip: 6, zstd: 3, xz: 2, lzma: 2, bzip2: 9 };
+const LEVELS: Record<Leveled, [number, number]> = { gzip: [1, 9], zstd: [1, 19], xz: [0, 9], lzma: [0, 9], bzip2: [1, 9] };
+
+/** "gzip 1-9 (default 6), ..." for help texts and messages. */
+export function levelRanges(): string {
+  return (Object.keys(LEVELS) as Leveled[]).map((c) => `${c} ${LEVELS[c][0]}-${LEVELS[c][1]} (default ${DEFAULT_LEVEL[c]})`).join(', ');
+}
 
 export function checkEncodeCodec(codec: string, origin: string): EncodeCodec {
   if ((ENCODE_CODECS as readonly string[]).includes(codec)) return codec as EncodeCodec;
-  if (codec === 'xz' || codec === 'bzip2' || codec === 'lzma' || codec === 'lzo') {
-    throw new ExtimgError('EFORMAT', `${origin}: writing ${codec} compression is not supported yet (use --compress gzip, zstd, lz4 or none)`, { origin, codec });
+  if (codec === 'lzo') {
+    throw new ExtimgError('EFORMAT', `${origin}: writing lzo compression is not supported (use --compress ${ENCODE_CODECS.join(', ')})`, { origin, codec });
   }
   throw new ExtimgError('EFORMAT', `${origin}: unknown compression '${codec}'`, { origin, codec });
 }
@@ -37,16 +53,33 @@ export async function encode(data: Uint8Array, codec: EncodeCodec, level?: numbe
       return encodeZstd(data, checkLevel('zstd', level));
     case 'lz4':
       return encodeLz4Legacy(data);
+    case 'xz':
+      return encodeXz(data, { level: checkLevel('xz', level) });
+    case 'lzma':
+      return encodeLzmaAlone(data, { level: checkLevel('lzma', level) });
+    case 'bzip2':
+      return encodeBzip2(data, checkLevel('bzip2', level));
   }
 }
 
-function checkLevel(codec: 'gzip' | 'zstd', level: number | undefined): number {
+function checkLevel(codec: Leveled, level: number | undefined, origin = '--level'): number {
   if (level === undefined) return DEFAULT_LEVEL[codec];
   const [lo, hi] = LEVELS[codec];
   if (!Number.isInteger(level) || level < lo || level > hi) {
-    throw new ExtimgError('EINVAL', `--level ${level}: ${codec} takes ${lo}-${hi}`, { codec, level });
+    throw new ExtimgError('EINVAL', `${origin} ${level}: ${codec} takes ${lo}-${hi}`, { codec, level });
   }
   return level;
+}
+
+/**
+ * Check `level` for `codec` before any work is done (`origin` names where it came from:
+ * '--level', 'image.json: level'). lz4 and none take no level.
+ */
+export function checkEncodeLevel(codec: EncodeCodec, level: number, origin = '--level'): void {
+  if (codec === 'none' || codec === 'lz4') {
+    throw new ExtimgError('EINVAL', `${origin} ${level}: ${codec} takes no level`, { codec, level });
+  }
+  checkLevel(codec, level, origin);
 }
 
 interface ZstdWasmCompress {
@@ -55,22 +88,52 @@ interface ZstdWasmCompress {
 }
 let zstdApi: Promise<ZstdWasmCompress> | undefined;
 
-async function encodeZstd(data: Uint8Array, level: number): Promise<Uint8Array> {
-  zstdApi ??= (async () => {
-    const mod = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasmCompress & { default?: ZstdWasmCompress };
-    const api = typeof mod.compress === 'function' ? mod : (mod.default as ZstdWasmCompress);
-    await api.init();
-    return api;
-  })();
-  const api = await zstdApi;
-  const out = api.compress(data, level);
-  // ZSTD_compress() knows the input size and records it (Frame_Content_Size); the kernel's
-  // unzstd needs it. Check rather than trust: FCS_flag (bits 7-6) or Single_Segment (bit 5).
+type ZstdCompressSync = (buf: Uint8Array, options: { params: Record<number, number>; pledgedSrcSize?: number }) => Uint8Array;
+const nativeZstdCompress = (zlib as unknown as { zstdCompressSync?: ZstdCompressSync }).zstdCompressSync;
+const ZSTD_PARAMS = (zlib as unknown as { constants: Record<string, number> }).constants;
+
+/** Which zstd encoder runs here: node:zlib's (Node >= 22.15, multi-threaded) or the WASM one. */
+export function zstdEncoder(): 'node:zlib' | 'wasm' {
+  return nativeZstdCompress && ZSTD_PARAMS.ZSTD_c_nbWorkers !== undefined ? 'node:zlib' : 'wasm';
+}
+
+/**
+ * One zstd frame with its content size: the kernel's unzstd needs it to size its output. Node's
+ * own zstd (libzstd) when it has one, with a worker per core (as `zstd -T0`; the output is the
+ * same for any number of workers), else zstd compiled to WebAssembly, single-threaded.
+ */
+async function encodeZstd(data: Uint8Array, level: number, prefer?: 'wasm'): Promise<Uint8Array> {
+  let out: Uint8Array;
+  if (prefer !== 'wasm' && zstdEncoder() === 'node:zlib') {
+    out = nativeZstdCompress!(data, {
+      params: {
+        [ZSTD_PARAMS.ZSTD_c_compressionLevel!]: level,
+        [ZSTD_PARAMS.ZSTD_c_nbWorkers!]: Math.min(os.availableParallelism(), 8),
+        [ZSTD_PARAMS.ZSTD_c_contentSizeFlag!]: 1,
+      },
+      pledgedSrcSize: data.length,
+    });
+  } else {
+    zstdApi ??= (async () => {
+      const mod = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasmCompress & { default?: ZstdWasmCompress };
+      const api = typeof mod.compress === 'function' ? mod : (mod.default as ZstdWasmCompress);
+      await api.init();
+      return api;
+    })();
+    // ZSTD_compress() knows the input size and records it.
+    out = (await zstdApi).compress(data, level);
+  }
+  // Check rather than trust: FCS_flag (bits 7-6) or Single_Segment (bit 5) of the descriptor.
   const fhd = out[4] ?? 0;
   if (out.length < 5 || ((fhd >> 6) === 0 && (fhd & 0x20) === 0)) {
     throw new ExtimgError('EFORMAT', 'zstd: the encoder wrote a frame without its content size', {});
   }
   return out;
+}
+
+/** The WASM zstd encoder even where node:zlib has one (tests compare the two). */
+export function encodeZstdWasm(data: Uint8Array, level = DEFAULT_LEVEL.zstd): Promise<Uint8Array> {
+  return encodeZstd(data, checkLevel('zstd', level), 'wasm');
 }
 
 // ---- LZ4 --------------------------------------------------------------------------------

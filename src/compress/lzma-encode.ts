@@ -71,8 +71,9 @@ export interface LzmaEncodeOptions {
 /** The dictionary size to use (and record in the header) for `n` bytes at `level`. */
 export function dictSizeFor(n: number, level: number): number {
   let size = 1 << DICT_LOG[level]!;
-  // No need for a window larger than the input (xz does the same); keep it ≥ 4 KiB.
-  while (size > 4096 && size >>> 1 >= n) size >>>= 1;
+  // No need for a window larger than the input. Keep it ≥ 64 KiB, so that a .lzma header starts
+  // 5d 00 00 — the three-byte magic file(1) and other sniffers look for, as xz always writes.
+  while (size > 1 << 16 && size >>> 1 >= n) size >>>= 1;
   return size;
 }
 

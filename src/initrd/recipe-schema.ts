@@ -4,11 +4,11 @@
  * `compress` and `level`. parseInitrdRecipe() is the authority; test/initrd-recipe.test.ts
  * checks that both accept the same keys.
  */
-import { ENCODE_CODECS } from '../compress/encode.js';
+import { ENCODE_CODECS, levelRanges } from '../compress/encode.js';
 import { RECIPE_SCHEMA } from '../edit/recipe-schema.js';
 
 const p = RECIPE_SCHEMA.properties;
-const level = { type: 'integer', minimum: 1, maximum: 19, description: 'gzip 1-9 (default 6), zstd 1-19 (default 3)' } as const;
+const level = { type: 'integer', minimum: 0, maximum: 19, description: levelRanges() } as const;
 
 export const INITRD_REWRITE_RECIPE_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -105,7 +105,7 @@ export function initrdRecipeFromJson(json: unknown, file: string, options: Parse
     if (key === 'compress') compress = checkCompress(value, at, command);
     else if (key === 'level') {
       if (typeof value !== 'number') throw usage(invalid(at, `expected a number, got ${describe(value)}`));
-      level = parseInteger(at, String(value), 1, 19, null);
+      level = parseInteger(at, String(value), 0, 19, null);
     } else {
       const why = refusedRecipeKey(command, key);
       if (why !== undefined) throw new ExtimgError('EUSAGE', `${at}: not used by initrd ${command} (${why})`, { file, key });

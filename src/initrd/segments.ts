@@ -37,7 +37,9 @@ function kernelCodec(data: Uint8Array, pos: number): Codec | 'lzo' | 'lz4-frame'
   const b = (i: number): number => (pos + i < data.length ? data[pos + i]! : -1);
   if (b(0) === 0x1f && (b(1) === 0x8b || b(1) === 0x9e)) return 'gzip';
   if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
-  if (b(0) === 0x5d && b(1) === 0x00 && b(2) === 0x00) return 'lzma';
+  // The kernel's lzma magic is two bytes (lib/decompress.c): the third is the dictionary size's
+  // low byte, zero only for dictionaries of 64 KiB and more.
+  if (b(0) === 0x5d && b(1) === 0x00) return 'lzma';
   if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
   if (b(0) === 0x89 && b(1) === 0x4c && b(2) === 0x5a) return 'lzo';
   if (b(0) === 0x02 && b(1) === 0x21 && b(2) === 0x4c && b(3) === 0x18) return 'lz4';
@@ -50,7 +52,7 @@ function kernelCodec(data: Uint8Array, pos: number): Codec | 'lzo' | 'lz4-frame'
 const MAGICS: number[][] = [
   [0x1f, 0x8b],
   [0x42, 0x5a, 0x68],
-  [0x5d, 0x00, 0x00],
+  [0x5d, 0x00],
   [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
   [0x02, 0x21, 0x4c, 0x18],
   [0x28, 0xb5, 0x2f, 0xfd],
