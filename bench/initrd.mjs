@@ -9,6 +9,7 @@
 //             cpio -o -H newc -R 0:0 | zstd -q -9 -T0) > OUT
 //   rewrite:  extimg initrd rewrite IN -o OUT --add HOOK:/conf/conf.d/zz-bench (zstd kept)
 //   append:   the same with --append
+//   and, when fixtures/fetch-node.sh has fetched Node 22, the same under it (node:zlib zstd).
 // Every output is checked outside the timing: the hook is listed by `extimg initrd ls`.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -63,11 +64,25 @@ const pipelineScript = (out) => {
   ].join(' && ');
 };
 
+const rewrite = (nodeBin, out, ...extra) => [nodeBin, CLI, 'initrd', 'rewrite', IN, '-o', out, '-q', ...extra, '--add', `${HOOK}:/conf/conf.d/zz-bench`];
 const CASES = [
   { name: 'pipeline', label: 'unmkinitramfs + cpio + zstd -9 -T0', cmd: (out) => ['bash', '-c', pipelineScript(out)] },
-  { name: 'rewrite', label: 'extimg initrd rewrite (zstd, full)', cmd: (out) => ['node', CLI, 'initrd', 'rewrite', IN, '-o', out, '-q', '--add', `${HOOK}:/conf/conf.d/zz-bench`] },
-  { name: 'append', label: 'extimg initrd rewrite --append', cmd: (out) => ['node', CLI, 'initrd', 'rewrite', IN, '-o', out, '-q', '--append', '--add', `${HOOK}:/conf/conf.d/zz-bench`] },
+  { name: 'rewrite', label: `extimg initrd rewrite (zstd 3, full), Node ${process.version}`, cmd: (out) => rewrite('node', out) },
+  { name: 'append', label: `extimg initrd rewrite --append, Node ${process.version}`, cmd: (out) => rewrite('node', out, '--append') },
 ];
+// Node >= 22.15 has zstd in node:zlib (native, multi-threaded), which extimg then uses instead
+// of its WebAssembly zstd: the same runs under that Node when fixtures/fetch-node.sh fetched it.
+const NODE22 = path.join(ROOT, 'fixtures', 'out', 'node22', 'bin', 'node');
+if (fs.existsSync(NODE22)) {
+  const v = spawnSync(NODE22, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  CASES.push(
+    { name: 'rewrite22', label: `extimg initrd rewrite (zstd 3, full), Node ${v}`, cmd: (out) => rewrite(NODE22, out) },
+    { name: 'rewrite22l9', label: `extimg initrd rewrite (zstd --level 9, full), Node ${v}`, cmd: (out) => rewrite(NODE22, out, '--level', '9') },
+    { name: 'append22', label: `extimg initrd rewrite --append, Node ${v}`, cmd: (out) => rewrite(NODE22, out, '--append') },
+  );
+} else {
+  console.log('bench/initrd: no fixtures/out/node22 (run fixtures/fetch-node.sh): Node 22 rows left out');
+}
 
 function timed(c) {
   const out = path.join(OUT, `${c.name}.img`);

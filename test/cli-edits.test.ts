@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
 import { run } from '../src/cli/run.js';
 import { RECIPE_SCHEMA } from '../src/edit/recipe-schema.js';
+import { INITRD_CREATE_RECIPE_SCHEMA, INITRD_REWRITE_RECIPE_SCHEMA } from '../src/initrd/recipe-schema.js';
 import { parseStat, runDebugfs, manifestFromDebugfs } from './helpers/debugfs.js';
 import { e2fsck } from './helpers/e2fsck.js';
 import { missingTools, requireJudge } from './helpers/env.js';
@@ -206,6 +207,10 @@ describe('extimg build edits', () => {
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(RECIPE_SCHEMA)));
     expect(cli(['help', 'schema']).stdout).toContain('Usage: extimg schema');
     expect(cli(['schema', 'x']).status).toBe(2);
+    expect(cli(['schema', 'build', 'x']).status).toBe(2);
+    expect(JSON.parse(cli(['schema', 'build']).stdout)).toEqual(JSON.parse(JSON.stringify(RECIPE_SCHEMA)));
+    expect(JSON.parse(cli(['schema', 'initrd-rewrite']).stdout)).toEqual(JSON.parse(JSON.stringify(INITRD_REWRITE_RECIPE_SCHEMA)));
+    expect(JSON.parse(cli(['schema', 'initrd-create']).stdout)).toEqual(JSON.parse(JSON.stringify(INITRD_CREATE_RECIPE_SCHEMA)));
   });
 });
 

@@ -4,7 +4,7 @@ Build ext2/ext3 filesystem images in-process: no root, no loop mount, no mke2fs.
 
 Commands:
   build           build an image from host directories, archives, edits or a recipe
-  schema          print the JSON Schema of build recipes
+  schema          print the JSON Schema of recipes (build, initrd-rewrite, initrd-create)
   initrd          list, extract or rewrite a Linux initrd (initramfs cpio segments)
   help [COMMAND]  show help
 
@@ -77,16 +77,17 @@ Edits (after the inputs, in the order given; each may be repeated):
 Edited paths are image paths; PATH ends at the first '='.
 `;
 
-export const SCHEMA_HELP = `Usage: extimg schema
+export const SCHEMA_HELP = `Usage: extimg schema [build|initrd-rewrite|initrd-create]
 
-Print the JSON Schema (draft 2020-12) of 'extimg build --recipe' files, e.g. for
-an editor: extimg schema > extimg-recipe.schema.json
+Print the JSON Schema (draft 2020-12) of recipe files: 'extimg build --recipe' (the default),
+'extimg initrd rewrite --recipe' or 'extimg initrd create --recipe', e.g. for an editor:
+extimg schema > extimg-recipe.schema.json
 `;
 
 export const INITRD_HELP = `Usage: extimg initrd ls FILE [--json]
        extimg initrd extract FILE DIR
-       extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append]
-       extimg initrd create -o OUT [--compress ...] [edits] INPUT...
+       extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append] [--recipe FILE]
+       extimg initrd create -o OUT [--compress ...] [edits] [--recipe FILE] INPUT...
 
 Read a Linux initrd as the kernel unpacks it: uncompressed newc cpio segments (early
 microcode) and compressed ones (gzip, xz, zstd, lz4 -l, bzip2, lzma), zeros between.
@@ -96,7 +97,8 @@ Commands:
                             reads them (see 'extimg initrd create --help')
   rewrite FILE -o OUT       edit and repack (see 'extimg initrd rewrite --help'): early
                             segments kept byte for byte, the main one rebuilt and compressed
-                            as before (gzip, zstd, lz4 or none); --append adds one segment
+                            as before or with --compress (gzip, zstd, xz, lz4, bzip2, lzma,
+                            none); --append adds one segment
   ls FILE                   every entry, segment by segment: segment, compression, type
                             (d - l c b p s), mode (octal), uid, gid, size (or major,minor),
                             name (non-UTF-8 bytes as \\xNN), symlink target
