@@ -61,6 +61,14 @@ describe('xz and lzma encoders', () => {
     checkBoth(repeated('abcabcabd', 70_000));
   });
 
+  it('empty .lzma: unknown size and the end marker (the kernel cannot allocate a 0-byte buffer)', () => {
+    const l = encodeLzmaAlone(new Uint8Array(0));
+    expect([...l.subarray(5, 13)]).toEqual(new Array(8).fill(0xff));
+    expect(decodeLzmaAlone(l, 'empty.lzma').length).toBe(0);
+    const one = encodeLzmaAlone(Uint8Array.of(1));
+    expect([...one.subarray(5, 13)]).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
   it('long runs: 273-byte matches across several 2 MiB LZMA2 chunks', () => {
     const zeros = new Uint8Array(5 << 20);
     zeros[3 << 20] = 1;

@@ -420,10 +420,13 @@ class LzmaEncoder {
         continue;
       }
       const limit = Math.max(mainLen - 1, 2);
-      const reps = [this.rep0, this.rep1, this.rep2, this.rep3];
-      let repNext = false;
-      for (const rep of reps) if (this.repLen(p + 1, rep, Math.min(limit, endPos - p - 1)) >= limit) repNext = true;
-      if (repNext) {
+      const nextLimit = Math.min(limit, endPos - p - 1);
+      if (
+        this.repLen(p + 1, this.rep0, nextLimit) >= limit ||
+        this.repLen(p + 1, this.rep1, nextLimit) >= limit ||
+        this.repLen(p + 1, this.rep2, nextLimit) >= limit ||
+        this.repLen(p + 1, this.rep3, nextLimit) >= limit
+      ) {
         this.literalOrShortRep(rc, p);
         continue;
       }
@@ -493,6 +496,11 @@ class LzmaEncoder {
     }
     rc.bit(probs, coder + LEN_CHOICE2, 1);
     rc.tree(probs, coder + LEN_HIGH, 8, l - 8);
+  }
+
+  /** The end-of-stream marker: a match of length 2 at distance 0xFFFFFFFF. */
+  endMarker(rc: RangeEncoder): void {
+    this.emitMatch(rc, this.pos, 0xffffffff, MATCH_LEN_MIN);
   }
 
   /** A match at 0-based distance `dist`. */
@@ -578,13 +586,17 @@ export function encodeLzmaAlone(data: Uint8Array, options: LzmaEncodeOptions = {
   const enc = new LzmaEncoder(data, dictSize, level);
   const rc = new RangeEncoder(Math.max(1024, data.length >>> 2));
   enc.encodeUntil(rc, data.length, Infinity);
+  // Empty input: the kernel's unlzma allocates min(size, dictionary) bytes and fails on 0, so
+  // say "size unknown" and end with the marker instead, as xz does for a stream.
+  const empty = data.length === 0;
+  if (empty) enc.endMarker(rc);
   rc.flush();
   const out = new Uint8Array(13 + rc.pos);
   const view = new DataView(out.buffer);
   out[0] = LZMA_PROPS;
   view.setUint32(1, dictSize, true);
-  view.setUint32(5, data.length % 0x100000000, true);
-  view.setUint32(9, Math.floor(data.length / 0x100000000), true);
+  view.setUint32(5, empty ? 0xffffffff : data.length % 0x100000000, true);
+  view.setUint32(9, empty ? 0xffffffff : Math.floor(data.length / 0x100000000), true);
   out.set(rc.out.subarray(0, rc.pos), 13);
   return out;
 }
