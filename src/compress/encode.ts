@@ -8,9 +8,6 @@
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { ExtimgError } from '../errors.js';
-import { encodeBzip2 } from './bzip2-encode.js';
-import { encodeLzmaAlone } from './lzma-encode.js';
-import { encodeXz } from './xz-encode.js';
 
 export type EncodeCodec = 'none' | 'gzip' | 'zstd' | 'lz4' | 'xz' | 'lzma' | 'bzip2';
 export const ENCODE_CODECS: readonly EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'];
@@ -53,12 +50,13 @@ export async function encode(data: Uint8Array, codec: EncodeCodec, level?: numbe
       return encodeZstd(data, checkLevel('zstd', level));
     case 'lz4':
       return encodeLz4Legacy(data);
+    // Loaded when used: most runs write gzip or zstd and need not compile these.
     case 'xz':
-      return encodeXz(data, { level: checkLevel('xz', level) });
+      return (await import('./xz-encode.js')).encodeXz(data, { level: checkLevel('xz', level) });
     case 'lzma':
-      return encodeLzmaAlone(data, { level: checkLevel('lzma', level) });
+      return (await import('./lzma-encode.js')).encodeLzmaAlone(data, { level: checkLevel('lzma', level) });
     case 'bzip2':
-      return encodeBzip2(data, checkLevel('bzip2', level));
+      return (await import('./bzip2-encode.js')).encodeBzip2(data, checkLevel('bzip2', level));
   }
 }
 
