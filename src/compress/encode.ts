@@ -8,6 +8,7 @@
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { ExtimgError } from '../errors.js';
+import { zstdWasm } from './zstd-wasm.js';
 
 export type EncodeCodec = 'none' | 'gzip' | 'zstd' | 'lz4' | 'xz' | 'lzma' | 'bzip2';
 export const ENCODE_CODECS: readonly EncodeCodec[] = ['none', 'gzip', 'zstd', 'lz4', 'xz', 'lzma', 'bzip2'];
@@ -41,11 +42,8 @@ export async function encode(data: Uint8Array, codec: EncodeCodec, level?: numbe
   switch (codec) {
     case 'none':
       return data;
-    case 'gzip': {
-      const l = checkLevel('gzip', level);
-      const out = zlib.gzipSync(data, { level: l });
-      return new Uint8Array(out.buffer, out.byteOffset, out.length);
-    }
+    case 'gzip':
+      return encodeGzip(data, level);
     case 'zstd':
       return encodeZstd(data, checkLevel('zstd', level));
     case 'lz4':
@@ -58,6 +56,17 @@ export async function encode(data: Uint8Array, codec: EncodeCodec, level?: numbe
     case 'bzip2':
       return (await import('./bzip2-encode.js')).encodeBzip2(data, checkLevel('bzip2', level));
   }
+}
+
+/** One gzip member (node:zlib). */
+export function encodeGzip(data: Uint8Array, level?: number): Uint8Array {
+  const out = zlib.gzipSync(data, { level: checkLevel('gzip', level) });
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** The level `encode` uses for `codec`: `level` checked, or the codec's default. */
+export function levelFor(codec: Leveled, level: number | undefined): number {
+  return checkLevel(codec, level);
 }
 
 function checkLevel(codec: Leveled, level: number | undefined, origin = '--level'): number {
@@ -79,12 +88,6 @@ export function checkEncodeLevel(codec: EncodeCodec, level: number, origin = '--
   }
   checkLevel(codec, level, origin);
 }
-
-interface ZstdWasmCompress {
-  init(): Promise<void>;
-  compress(buf: Uint8Array, level?: number): Uint8Array;
-}
-let zstdApi: Promise<ZstdWasmCompress> | undefined;
 
 type ZstdCompressSync = (buf: Uint8Array, options: { params: Record<number, number>; pledgedSrcSize?: number }) => Uint8Array;
 const nativeZstdCompress = (zlib as unknown as { zstdCompressSync?: ZstdCompressSync }).zstdCompressSync;
@@ -112,14 +115,7 @@ async function encodeZstd(data: Uint8Array, level: number, prefer?: 'wasm'): Pro
       pledgedSrcSize: data.length,
     });
   } else {
-    zstdApi ??= (async () => {
-      const mod = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasmCompress & { default?: ZstdWasmCompress };
-      const api = typeof mod.compress === 'function' ? mod : (mod.default as ZstdWasmCompress);
-      await api.init();
-      return api;
-    })();
-    // ZSTD_compress() knows the input size and records it.
-    out = (await zstdApi).compress(data, level);
+    out = (await zstdWasm()).compress(data, level);
   }
   // Check rather than trust: FCS_flag (bits 7-6) or Single_Segment (bit 5) of the descriptor.
   const fhd = out[4] ?? 0;

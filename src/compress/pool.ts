@@ -46,6 +46,14 @@ export function ownsBuffer(a: Uint8Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer);
 }
 
+/**
+ * The parent's Node options for a worker, minus those a worker refuses (`--input-type`, which
+ * only applies to code given with -e or on stdin: `node --input-type=module -e ...`).
+ */
+export function workerExecArgv(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+}
+
 /** The compiled worker next to this module, or undefined when running from .ts sources. */
 function workerUrl(): URL | undefined {
   const here = import.meta.url;
@@ -125,7 +133,7 @@ class WorkerPool {
 
   /** A worker that takes jobs until none are left or one failed; a crash fails its job. */
   private spawn(): Worker {
-    const worker = new Worker(this.url);
+    const worker = new Worker(this.url, { execArgv: workerExecArgv() });
     poolStats.workersStarted++;
     let current = -1;
     const take = (): void => {

@@ -34,22 +34,42 @@ function padTo4(bytes: number[]): number[] {
   return bytes;
 }
 
+/** One block's worth: its LZMA2 stream, dictionary, uncompressed size and CRC32. */
+export interface XzBlock {
+  stream: Uint8Array;
+  dictSize: number;
+  size: number;
+  crc: number;
+}
+
+/** Compress `data` as one xz block (the part of the work that can run on another thread). */
+export function xzBlock(data: Uint8Array, options: LzmaEncodeOptions = {}): XzBlock {
+  const { stream, dictSize } = encodeLzma2(data, options);
+  return { stream, dictSize, size: data.length, crc: crc32(data) };
+}
+
 export function encodeXz(data: Uint8Array, options: LzmaEncodeOptions = {}): Uint8Array {
+  // xz writes no block at all for empty input; an empty index follows.
+  return xzStream(data.length > 0 ? [xzBlock(data, options)] : []);
+}
+
+/**
+ * One xz stream of independent blocks (each LZMA2 stream starts with a dictionary reset), as
+ * `xz -T` writes them: the index lists every block.
+ */
+export function xzStream(blocks: readonly XzBlock[]): Uint8Array {
   const flags = [0x00, CHECK_CRC32];
   // Stream header: magic, flags, CRC32 of the flags.
   const pieces: Uint8Array[] = [Uint8Array.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, ...withCrc(flags)])];
   const records: [number, number][] = [];
-
-  // xz writes no block at all for empty input; an empty index follows.
-  if (data.length > 0) {
-    const { stream, dictSize } = encodeLzma2(data, options);
+  for (const { stream, dictSize, size, crc } of blocks) {
     // Block header: size byte, flags (one filter, no size fields), the filter, padding, CRC32.
     const body = padTo4([0, 0x00, ...vli(FILTER_LZMA2), ...vli(1), lzma2DictByte(dictSize)]);
     body[0] = (body.length + 4) / 4 - 1;
     const blockHeader = Uint8Array.from(withCrc(body));
     const padding = (4 - (stream.length % 4)) % 4;
-    pieces.push(blockHeader, stream, new Uint8Array(padding), Uint8Array.from(le32(crc32(data))));
-    records.push([blockHeader.length + stream.length + 4, data.length]);
+    pieces.push(blockHeader, stream, new Uint8Array(padding), Uint8Array.from(le32(crc)));
+    records.push([blockHeader.length + stream.length + 4, size]);
   }
 
   // Index: indicator, record count, (unpadded size, uncompressed size) per block, padding, CRC32.

@@ -9,6 +9,7 @@
 import * as zlib from 'node:zlib';
 import { corrupt, DecodeError, describe, fromDecodeError, truncated, u32le, unsupported } from './fail.js';
 import { ByteSink } from './sink.js';
+import { zstdWasm } from './zstd-wasm.js';
 
 const BLOCK_MAX = 128 << 10;
 
@@ -121,11 +122,6 @@ const nativeZstd = (zlib as unknown as { zstdDecompressSync?: ZlibZstd }).zstdDe
 
 let wasmDecoder: Promise<FrameDecoder> | undefined;
 
-interface ZstdWasm {
-  init(): Promise<void>;
-  decompress(buf: Uint8Array, opts?: { defaultHeapSize: number }): Uint8Array;
-}
-
 /** zstd error codes (zstd_errors.h) the wasm build reports as negative numbers. */
 const ZSTD_ERRORS: Record<number, string> = {
   10: 'unknown frame prefix',
@@ -143,9 +139,7 @@ const ZSTD_ERRORS: Record<number, string> = {
 };
 
 async function loadWasm(): Promise<FrameDecoder> {
-  const mod = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasm & { default?: ZstdWasm };
-  const api: ZstdWasm = typeof mod.decompress === 'function' ? mod : (mod.default as ZstdWasm);
-  await api.init();
+  const api = await zstdWasm();
   return (frame, capacity) => {
     try {
       // The wrapper sizes its output from the frame header, or uses defaultHeapSize.

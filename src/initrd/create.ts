@@ -3,7 +3,9 @@
  * names in byte order, inode numbers from 1 in that order, hard links kept), compressed with a
  * codec the kernel can unpack. With a timestamp the output is byte-for-byte reproducible.
  */
-import { encode, type EncodeCodec } from '../compress/encode.js';
+import type { EncodeCodec } from '../compress/encode.js';
+import type { EncodePartsOptions } from '../compress/encode-parts.js';
+import { compressArchive } from './compress.js';
 import type { Tree } from '../tree/tree.js';
 import { treeToNewc } from './rewrite.js';
 
@@ -12,6 +14,8 @@ export interface CreateOptions {
   level?: number;
   /** Clamp mtimes to this (SOURCE_DATE_EPOCH). */
   timestamp?: number;
+  /** How a large archive is cut into parallel parts (tests use small parts). */
+  parts?: EncodePartsOptions;
 }
 
 export interface CreateResult {
@@ -28,6 +32,6 @@ export async function createInitrd(tree: Tree, opts: CreateOptions = {}): Promis
   const cpio = treeToNewc(tree, { root: true, ...(opts.timestamp !== undefined ? { timestamp: opts.timestamp } : {}) });
   let entries = 0;
   for (const _ of tree.walk()) entries++;
-  const data = await encode(cpio, codec, opts.level);
+  const data = await compressArchive(cpio, codec, opts.level, opts.parts);
   return { data, codec, entries, cpioBytes: cpio.length };
 }

@@ -4,6 +4,8 @@
  * with `append`, keep the whole input and append one small segment with what the edits changed.
  */
 import { encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
+import type { EncodePartsOptions } from '../compress/encode-parts.js';
+import { compressArchive } from './compress.js';
 import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
 import { ExtimgError } from '../errors.js';
 import { addCpioEntries, writeNewc, type NewcInput } from '../ingest/cpio.js';
@@ -26,6 +28,8 @@ export interface RewriteOptions {
   /** Clamp mtimes to this and give new nodes this time (SOURCE_DATE_EPOCH). */
   timestamp?: number;
   onWarning?: (message: string) => void;
+  /** How a large rebuilt segment is cut into parallel parts (tests use small parts). */
+  parts?: EncodePartsOptions;
 }
 
 export interface RewriteResult {
@@ -263,7 +267,7 @@ export async function rewriteInitrd(data: Uint8Array, opts: RewriteOptions): Pro
     const cpio = treeToNewc(tree, { root: hasRootEntry(s), ...(opts.timestamp !== undefined ? { timestamp: opts.timestamp } : {}) });
     for (const _ of tree.walk()) entries++;
     const segCodec = s === main ? codec : codecOf(s, origin);
-    push(await encode(cpio, segCodec, opts.level));
+    push(await compressArchive(cpio, segCodec, opts.level, opts.parts));
   }
   return { chunks, bytes: length, rebuilt: [...target.keys()].sort((a, b) => a - b), codec, entries };
 }

@@ -2,6 +2,7 @@ import * as zlib from 'node:zlib';
 import { type Codec, decompress } from '../compress/index.js';
 import { ExtimgError, isExtimgError } from '../errors.js';
 import { cpioMagic, readCpio, type CpioEntry } from '../ingest/cpio.js';
+import { concatBytes } from '../compress/sink.js';
 
 /**
  * The segments of an initrd, found the way the kernel's init/initramfs.c unpack_to_rootfs()
@@ -175,13 +176,8 @@ function readArchives(cpio: Uint8Array, origin: string, segment: number, base: n
       if (e.trailer) archives++;
     }
     if (entries.length === 0) throw new ExtimgError('ECORRUPT', `${origin}: no cpio archive in the decompressed data at offset 0`, { origin, offset: 0 });
-    if (!entries[entries.length - 1]!.trailer) {
-      // unpack_to_rootfs(): "junk at the end of compressed archive" (state is not Reset).
-      throw new ExtimgError('ECORRUPT', `${origin}: the decompressed data ends inside a cpio archive (no TRAILER!!!) at offset ${cpio.length}`, {
-        origin,
-        offset: cpio.length,
-      });
-    }
+    // Ending between two entries without a trailer is fine: init/initramfs.c is in its Reset
+    // state after every whole entry (a cut inside one was refused above as truncation).
   } catch (e) {
     throw relocate(e, origin, base, within);
   }
@@ -196,6 +192,17 @@ function checkKernelFormat(e: CpioEntry, origin: string): void {
       offset: e.offset,
     });
   }
+}
+
+/** Whether the last entry of `cpio` is a trailer (false when it does not parse: readArchives says why). */
+function endsWithTrailer(cpio: Uint8Array): boolean {
+  let last = false;
+  try {
+    for (const e of readCpio(cpio, '')) last = e.trailer;
+  } catch {
+    return true;
+  }
+  return last;
 }
 
 /** One uncompressed archive at `pos`, to its trailer. */
@@ -252,15 +259,27 @@ export async function scanSegments(data: Uint8Array, origin: string): Promise<Se
     }
     if (codec === 'lzo') throw fail('EFORMAT', origin, 'lzo compression is not supported', pos, { codec });
     if (codec === 'lz4-frame') throw fail('EFORMAT', origin, 'lz4 frame format; the kernel reads only the legacy format (lz4 -l)', pos, { codec });
-    let out: { data: Uint8Array; consumed: number };
-    try {
-      out = await decompressPrefix(data.subarray(pos), codec, origin);
-    } catch (e) {
-      throw relocate(e, origin, pos);
+    // A stream that stops between entries, directly followed by another of the same codec: the
+    // archive goes on there (extimg writes large archives so, one gzip member / zstd frame /
+    // bzip2 stream per part). The kernel unpacks each stream in turn with the same state; here
+    // they are one segment, as `gzip -d` and friends read them.
+    const pieces: Uint8Array[] = [];
+    let consumed = 0;
+    for (;;) {
+      let out: { data: Uint8Array; consumed: number };
+      try {
+        out = await decompressPrefix(data.subarray(pos + consumed), codec, origin);
+      } catch (e) {
+        throw relocate(e, origin, pos + consumed);
+      }
+      pieces.push(out.data);
+      consumed += out.consumed;
+      if (pos + consumed >= data.length || kernelCodec(data, pos + consumed) !== codec || endsWithTrailer(out.data)) break;
     }
-    const { entries, archives } = readArchives(out.data, origin, index, pos, codec);
-    segments.push({ index, offset: pos, length: out.consumed, compression: codec, cpioLength: out.data.length, archives, entries });
-    pos += out.consumed;
+    const cpio = concatBytes(pieces);
+    const { entries, archives } = readArchives(cpio, origin, index, pos, codec);
+    segments.push({ index, offset: pos, length: consumed, compression: codec, cpioLength: cpio.length, archives, entries });
+    pos += consumed;
   }
   if (segments.length === 0) {
     throw fail('ECORRUPT', origin, data.length === 0 ? 'empty initrd' : 'initrd holds only zero bytes', data.length);

@@ -1,0 +1,182 @@
+/**
+ * Compress a large buffer as independent parts — concatenated gzip members, zstd frames or
+ * bzip2 streams, or the blocks of one xz stream — cut only where the caller allows (for an
+ * initrd: between cpio entries, where the kernel's unpacker may start a new compressed segment)
+ * and encoded on worker threads when several cores and parts are there.
+ *
+ * The cut points depend only on the input, the codec and PART_BYTES, never on the number of
+ * threads, so the output is the same bytes on any machine; parts run in this thread when no
+ * worker can be started (or from TypeScript sources, as under vitest).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ExtimgError } from '../errors.js';
+import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
+import { describe } from './fail.js';
+import { workerExecArgv } from './pool.js';
+import type { XzBlock } from './xz-encode.js';
+
+/** Parts hold at least this many bytes (the last may be up to half that again). */
+export const PART_BYTES = 4 << 20;
+const MAX_WORKERS = 4;
+
+/** Counters for tests: parts encoded on worker threads. */
+export const partStats = { inWorkers: 0 };
+
+export type PartCodec = 'gzip' | 'zstd' | 'bzip2' | 'xz';
+
+/** What one part becomes: a whole stream, or (xz) a block for the shared container. */
+export type EncodedPart = { kind: 'stream'; data: Uint8Array } | { kind: 'xz-block'; block: XzBlock };
+
+/** Encode one part; the same function runs in this thread and in encode-worker.ts. */
+export async function encodePart(codec: PartCodec, level: number | undefined, data: Uint8Array): Promise<EncodedPart> {
+  switch (codec) {
+    case 'gzip':
+      return { kind: 'stream', data: encodeGzip(data, level) };
+    case 'zstd':
+      return { kind: 'stream', data: await encodeZstdWasm(data, level) };
+    case 'bzip2':
+      return { kind: 'stream', data: await encode(data, 'bzip2', level) };
+    case 'xz': {
+      const { xzBlock } = await import('./xz-encode.js');
+      return { kind: 'xz-block', block: xzBlock(data, { level: levelFor('xz', level) }) };
+    }
+  }
+}
+
+/**
+ * Where to cut: the first allowed boundary at or past each PART_BYTES, as long as what is left
+ * is at least half a part. Returns [0, cut..., length].
+ */
+export function cutPoints(length: number, boundaries: readonly number[], partBytes = PART_BYTES): number[] {
+  const cuts = [0];
+  for (const b of boundaries) {
+    const last = cuts[cuts.length - 1]!;
+    if (b - last >= partBytes && length - b >= partBytes / 2) cuts.push(b);
+  }
+  cuts.push(length);
+  return cuts;
+}
+
+/** Whether `codec` is written in parts here (native zstd already uses every core itself). */
+export function splits(codec: EncodeCodec): codec is PartCodec {
+  if (codec === 'zstd') return zstdEncoder() === 'wasm';
+  return codec === 'gzip' || codec === 'bzip2' || codec === 'xz';
+}
+
+export interface EncodePartsOptions {
+  /** Part size (tests use small ones); default PART_BYTES. */
+  partBytes?: number;
+  /** Most worker threads; 0 encodes in this thread. Default min(cores, parts, 4). */
+  workers?: number;
+}
+
+/**
+ * `data` compressed with `codec`, cut at some of `boundaries` (sorted offsets where a part may
+ * start). Codecs that are not split, and inputs too small to split, are one encode() call.
+ */
+export async function encodeParts(data: Uint8Array, boundaries: readonly number[], codec: EncodeCodec, level?: number, options: EncodePartsOptions = {}): Promise<Uint8Array> {
+  if (level !== undefined) checkEncodeLevel(codec, level);
+  const cuts = cutPoints(data.length, boundaries, options.partBytes ?? PART_BYTES);
+  if (!splits(codec) || cuts.length <= 2) return encode(data, codec, level);
+  const parts = cuts.slice(0, -1).map((start, i) => data.subarray(start, cuts[i + 1]));
+  const url = import.meta.url.endsWith('.js') ? new URL('./encode-worker.js', import.meta.url) : undefined;
+  const workers = Math.min(options.workers ?? MAX_WORKERS, parts.length, MAX_WORKERS, cores());
+  const encoded = url && workers > 1 ? await inWorkers(url, workers, codec, level, parts) : await inThread(codec, level, parts);
+  if (codec === 'xz') {
+    const { xzStream } = await import('./xz-encode.js');
+    return xzStream(encoded.map((p) => (p.kind === 'xz-block' ? p.block : unreachable())));
+  }
+  return concat(encoded.map((p) => (p.kind === 'stream' ? p.data : unreachable())));
+}
+
+function unreachable(): never {
+  throw new Error('encode-parts: a part came back in the wrong form');
+}
+
+function cores(): number {
+  try {
+    return availableParallelism();
+  } catch {
+    return 1;
+  }
+}
+
+async function inThread(codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
+  const out: EncodedPart[] = [];
+  for (const p of parts) out.push(await encodePart(codec, level, p));
+  return out;
+}
+
+/** Messages between encode-parts.ts and encode-worker.ts. */
+export interface PartRequest {
+  id: number;
+  codec: PartCodec;
+  level: number | undefined;
+  data: Uint8Array;
+}
+export type PartResult = { id: number; ok: true; part: EncodedPart } | { id: number; ok: false; message: string };
+
+function inWorkers(url: URL, size: number, codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
+  return new Promise((resolve, reject) => {
+    const results: EncodedPart[] = new Array(parts.length);
+    const pool: Worker[] = [];
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const finish = (error?: unknown): void => {
+      if (failed) return;
+      if (error !== undefined) failed = true;
+      if (error === undefined && done < parts.length) return;
+      for (const w of pool) void w.terminate();
+      if (error !== undefined) reject(error instanceof ExtimgError ? error : new ExtimgError('EIO', `${codec}: compression worker failed: ${describe(error)}`, { codec }));
+      else resolve(results);
+    };
+    const give = (w: Worker): void => {
+      if (next >= parts.length) return;
+      const id = next++;
+      // A copy: the parts are views into one buffer, which cannot be transferred piecewise.
+      const data = parts[id]!.slice();
+      const msg: PartRequest = { id, codec, level, data };
+      w.postMessage(msg, [data.buffer as ArrayBuffer]);
+    };
+    for (let i = 0; i < size; i++) {
+      let w: Worker;
+      try {
+        w = new Worker(url, { execArgv: workerExecArgv() });
+      } catch (e) {
+        if (pool.length === 0) {
+          inThread(codec, level, parts).then(resolve, reject);
+          return;
+        }
+        break;
+      }
+      pool.push(w);
+      w.on('message', (r: PartResult) => {
+        if (!r.ok) return finish(new ExtimgError('EIO', `${codec}: ${r.message}`, { codec }));
+        results[r.id] = r.part;
+        partStats.inWorkers++;
+        done++;
+        give(w);
+        finish();
+      });
+      w.on('error', (e) => finish(e));
+      w.on('exit', (code) => {
+        if (done < parts.length) finish(new Error(`exited with code ${code}`));
+      });
+      give(w);
+    }
+  });
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
