@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { encodeZstdWasm as compressZstd } from '../src/compress/encode.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
@@ -163,6 +164,34 @@ describe('initrd scanSegments: refusals are one line with the offset', () => {
       ['none', 0, early.length],
       ['gzip', early.length + 12, gz.length],
     ]);
+  });
+
+  it('a compressed segment may end between entries (the kernel is in its Reset state there)', async () => {
+    const all = writeNewc([
+      { name: 'a', mode: 0o100644, data: new Uint8Array(3000).fill(1) },
+      { name: 'b', mode: 0o100644, data: new Uint8Array(5).fill(2) },
+      { name: 'c', mode: 0o100644, data: new Uint8Array(70).fill(3) },
+    ]);
+    const cut = [...(await scanSegments(gzipSync(all), 'x'))[0]!.entries][2]!.offset; // where 'c' starts
+    // Two gzip members cut there: one segment, as gzip -d reads them.
+    const members = Buffer.concat([gzipSync(all.subarray(0, cut)), gzipSync(all.subarray(cut))]);
+    const one = await scanSegments(members, 'x');
+    expect(one.map((s) => [s.compression, s.length, s.archives])).toEqual([['gzip', members.length, 1]]);
+    expect(one[0]!.entries.map((e) => Buffer.from(e.name).toString())).toEqual(['a', 'b', 'c', 'TRAILER!!!']);
+    // A gzip member cut there, then the rest as a zstd stream: two segments, every entry read.
+    const mixed = Buffer.concat([gzipSync(all.subarray(0, cut)), await compressZstd(all.subarray(cut))]);
+    const two = await scanSegments(mixed, 'x');
+    expect(two.map((s) => [s.compression, s.archives])).toEqual([
+      ['gzip', 0],
+      ['zstd', 1],
+    ]);
+    expect(two.flatMap((s) => s.entries.map((e) => Buffer.from(e.name).toString()))).toEqual(['a', 'b', 'c', 'TRAILER!!!']);
+    // Cut inside an entry: refused as truncated, with the offset.
+    const bad = Buffer.concat([gzipSync(all.subarray(0, cut - 2)), gzipSync(all.subarray(cut - 2))]);
+    expect((await scanError(bad)).code).toBe('ECORRUPT');
+    expect((await scanError(gzipSync(all.subarray(0, cut - 2)))).message).toMatch(/ends inside a cpio entry/);
+    // Ending exactly between entries, with nothing after: accepted (so is the kernel).
+    expect((await scanSegments(gzipSync(all.subarray(0, cut)), 'x'))[0]!.entries).toHaveLength(2);
   });
 
   it('truncated anywhere inside a segment', async () => {

@@ -176,6 +176,11 @@ function readArchives(cpio: Uint8Array, origin: string, segment: number, base: n
       if (e.trailer) archives++;
     }
     if (entries.length === 0) throw new ExtimgError('ECORRUPT', `${origin}: no cpio archive in the decompressed data at offset 0`, { origin, offset: 0 });
+    const last = entries[entries.length - 1]!;
+    if (!last.trailer && last.end > cpio.length) {
+      // Cut inside the padding after the last entry's data: the unpacker is not in Reset.
+      throw new ExtimgError('ECORRUPT', `${origin}: the decompressed data ends inside a cpio entry at offset ${cpio.length}`, { origin, offset: cpio.length });
+    }
     // Ending between two entries without a trailer is fine: init/initramfs.c is in its Reset
     // state after every whole entry (a cut inside one was refused above as truncation).
   } catch (e) {
@@ -194,15 +199,26 @@ function checkKernelFormat(e: CpioEntry, origin: string): void {
   }
 }
 
-/** Whether the last entry of `cpio` is a trailer (false when it does not parse: readArchives says why). */
-function endsWithTrailer(cpio: Uint8Array): boolean {
+/**
+ * How decompressed cpio data ends: after a trailer, between two entries, or inside one (or not
+ * parsing at all: readArchives says why when it gets there).
+ */
+function archiveEnd(cpio: Uint8Array): 'trailer' | 'boundary' | 'inside' {
   let last = false;
+  let lastEnd = 0;
   try {
-    for (const e of readCpio(cpio, '')) last = e.trailer;
+    const it = readCpio(cpio, '');
+    for (;;) {
+      const r = it.next();
+      // The kernel's next_header includes the padding after the data: a stream cut inside it
+      // leaves the unpacker in SkipIt, not Reset.
+      if (r.done) return last ? 'trailer' : lastEnd === cpio.length ? 'boundary' : 'inside';
+      last = r.value.trailer;
+      lastEnd = r.value.end;
+    }
   } catch {
-    return true;
+    return 'inside';
   }
-  return last;
 }
 
 /** One uncompressed archive at `pos`, to its trailer. */
@@ -273,8 +289,15 @@ export async function scanSegments(data: Uint8Array, origin: string): Promise<Se
         throw relocate(e, origin, pos + consumed);
       }
       pieces.push(out.data);
+      const at = pos + consumed;
       consumed += out.consumed;
-      if (pos + consumed >= data.length || kernelCodec(data, pos + consumed) !== codec || endsWithTrailer(out.data)) break;
+      if (pos + consumed >= data.length || kernelCodec(data, pos + consumed) !== codec) break;
+      const end = archiveEnd(out.data);
+      if (end === 'trailer') break;
+      if (end === 'inside') {
+        // unpack_to_rootfs(): the state is not Reset when the stream ends ("junk in compressed archive").
+        throw fail('ECORRUPT', origin, `a ${codec} stream ends inside a cpio entry (the kernel refuses this)`, at, { codec });
+      }
     }
     const cpio = concatBytes(pieces);
     const { entries, archives } = readArchives(cpio, origin, index, pos, codec);
