@@ -1,6 +1,6 @@
 /**
  * Compress a newc archive for the kernel. Large archives are cut between entries into parts of
- * about 8 MiB, each its own gzip member, zstd frame or bzip2 stream (or xz block), compressed
+ * about 4 MiB (PART_BYTES), each its own gzip member, zstd frame or bzip2 stream (or xz block), compressed
  * in parallel: init/initramfs.c unpacks each compressed stream as a segment and is in its
  * "Reset" state after every whole entry, so a segment may end between entries (only the last
  * one needs the trailer), while zstd -d, gzip -d, bzip2 -d and xz -d — which lsinitramfs runs —
