@@ -9,6 +9,7 @@ import { compressArchive } from './compress.js';
 import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
 import { ExtimgError } from '../errors.js';
 import { addCpioEntries, writeNewc, type NewcInput } from '../ingest/cpio.js';
+import { BytesContent } from '../tree/content.js';
 import type { Node } from '../tree/node.js';
 import { bytesToKey, pathToKey, splitPath } from '../tree/names.js';
 import { Tree } from '../tree/tree.js';
@@ -82,6 +83,8 @@ function hasRootEntry(s: Segment): boolean {
 
 function readContent(node: Node & { kind: 'file' }): Uint8Array {
   const c = node.content;
+  // Bytes in memory (every entry read from an archive): a view, written once by writeNewc.
+  if (c instanceof BytesContent) return c.bytes;
   const buf = new Uint8Array(c.size);
   if (c.size === 0) return buf;
   const r = c.open();
