@@ -181,9 +181,25 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
     const r4 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--compress', 'bzip2', '--level', '0']);
     expect(r4.status).not.toBe(0);
     expect(r4.stderr).toMatch(/bzip2 takes 1-9/);
+    expect(r4.status).toBe(2);
+    // With 'same' the codec is known once the input is read: still refused before any output,
+    // as a usage error naming --level.
+    const r5 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--level', '12', '--add', `${hookFile()}:/x`]);
+    expect(r5.stderr).toMatch(/^extimg: --level 12: gzip takes 1-9/);
+    expect(r5.status).toBe(2);
     const r3 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--rm', '/no/such']);
     expect(r3.status).not.toBe(0);
     expect(fs.readdirSync(f.dir).filter((x) => x.includes('bad.img'))).toEqual([]);
+  });
+
+  it('--level applies to the main segment only: an edit rebuilding the early segment still works', async () => {
+    const f = makeInitrd(work.dir, `rw-lvl-${n++}`, 'zstd');
+    const out = join(f.dir, 'lvl.img');
+    const r = await cli(['initrd', 'rewrite', f.file, '-o', out, '--level', '19', '--chmod', 'kernel/x86/microcode/GenuineIntel.bin=0600']);
+    expect(r.stderr).toMatch(/rebuilt segment/);
+    expect(r.status).toBe(0);
+    const long = sh('lsinitramfs', ['-l', out]).toString('latin1');
+    expect(long).toMatch(/-rw-------\s+1\s+root\s+root\s+\d+ .* kernel\/x86\/microcode\/GenuineIntel\.bin/);
   });
 
   it('--rm and --mv in the main segment', async () => {

@@ -190,6 +190,16 @@ describe('initrd scanSegments: refusals are one line with the offset', () => {
     const bad = Buffer.concat([gzipSync(all.subarray(0, cut - 2)), gzipSync(all.subarray(cut - 2))]);
     expect((await scanError(bad)).code).toBe('ECORRUPT');
     expect((await scanError(gzipSync(all.subarray(0, cut - 2)))).message).toMatch(/ends inside a cpio entry/);
+    // zstd frames are taken one at a time as well (pzstd and `cat a.zst b.zst` cut anywhere).
+    const z1 = await compressZstd(all.subarray(0, cut - 2));
+    const frames = Buffer.concat([z1, await compressZstd(all.subarray(cut - 2))]);
+    const zerr = await scanError(frames);
+    expect(zerr.message).toMatch(new RegExp(`the zstd stream at offset 0 ends inside a cpio entry .* at offset ${z1.length}$`));
+    const zok = Buffer.concat([await compressZstd(all.subarray(0, cut)), await compressZstd(all.subarray(cut))]);
+    expect((await scanSegments(zok, 'x')).map((s) => [s.compression, s.length, s.entries.length])).toEqual([['zstd', zok.length, 4]]);
+    // A first stream that does not parse as cpio: its own error, not "ends inside an entry".
+    const junk = Buffer.concat([gzipSync(Buffer.from('not cpio at all')), gzipSync(all)]);
+    expect((await scanError(junk)).message).not.toMatch(/ends inside/);
     // Ending exactly between entries, with nothing after: accepted (so is the kernel).
     expect((await scanSegments(gzipSync(all.subarray(0, cut)), 'x'))[0]!.entries).toHaveLength(2);
   });

@@ -117,6 +117,8 @@ Options:
                             xz (CRC32 check, as the kernel wants), lz4 (legacy frame, as
                             'lz4 -l'), bzip2, lzma
       --level N             ${LEVELS_HELP}
+      --single-stream       one compressed stream, not ~4 MiB parts compressed in parallel
+                            (for unpackers that stop after the first stream)
       --append              append a segment instead of repacking
       --timestamp S         clamp mtimes to S (default SOURCE_DATE_EPOCH): reproducible output
       --recipe FILE         output, compress, level, timestamp, devices and edits from a JSON
@@ -131,6 +133,7 @@ const REWRITE_OPTIONS = {
   output: { type: 'string', short: 'o' },
   compress: { type: 'string' },
   level: { type: 'string' },
+  'single-stream': { type: 'boolean' },
   append: { type: 'boolean' },
   timestamp: { type: 'string' },
   recipe: { type: 'string' },
@@ -193,8 +196,9 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
     edits,
     editOptions: { host: nodeHostFiles },
     compress,
-    ...(level !== undefined ? { level } : {}),
+    ...(level !== undefined ? { level, levelOrigin: values.level !== undefined ? '--level' : `${recipe!.file}: level` } : {}),
     append: values.append ?? false,
+    ...(values['single-stream'] ? { parts: { partBytes: Infinity } } : {}),
     ...(timestamp !== undefined ? { timestamp } : {}),
     onWarning: (m) => ctx.stderr.write(`extimg: warning: ${m}\n`),
   });
@@ -271,6 +275,8 @@ Options:
       --compress C          gzip (default), zstd, xz (CRC32 check), lz4 (legacy frame, as
                             'lz4 -l'), bzip2, lzma, none
       --level N             ${LEVELS_HELP}
+      --single-stream       one compressed stream, not ~4 MiB parts compressed in parallel
+                            (for unpackers that stop after the first stream)
       --timestamp S         clamp mtimes to S and date new entries S (default
                             SOURCE_DATE_EPOCH): two runs give identical bytes
       --owner UID:GID       owner of every input entry
@@ -287,6 +293,7 @@ const CREATE_OPTIONS = {
   output: { type: 'string', short: 'o' },
   compress: { type: 'string' },
   level: { type: 'string' },
+  'single-stream': { type: 'boolean' },
   timestamp: { type: 'string' },
   owner: { type: 'string' },
   exclude: { type: 'string', multiple: true },
@@ -365,7 +372,12 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
     prepared.delete(k);
   }
   for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
-  const r = await createInitrd(tree, { compress, ...(level !== undefined ? { level } : {}), ...(timestamp !== undefined ? { timestamp } : {}) });
+  const r = await createInitrd(tree, {
+    compress,
+    ...(level !== undefined ? { level } : {}),
+    ...(timestamp !== undefined ? { timestamp } : {}),
+    ...(values['single-stream'] ? { parts: { partBytes: Infinity } } : {}),
+  });
   withFileSink(output, (sink) => sink.write(0, r.data));
   if (!values.quiet) ctx.stderr.write(`extimg: ${output}: ${r.data.length} bytes, ${r.codec}, ${r.entries} entries (${r.cpioBytes} bytes of newc)\n`);
   return 0;

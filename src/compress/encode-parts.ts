@@ -69,6 +69,8 @@ export interface EncodePartsOptions {
   partBytes?: number;
   /** Most worker threads; 0 encodes in this thread. Default min(cores, parts, 4). */
   workers?: number;
+  /** The worker module (tests point it at a broken one); default encode-worker.js beside this. */
+  workerUrl?: URL;
 }
 
 /**
@@ -80,7 +82,7 @@ export async function encodeParts(data: Uint8Array, boundaries: readonly number[
   const cuts = cutPoints(data.length, boundaries, options.partBytes ?? PART_BYTES);
   if (!splits(codec) || cuts.length <= 2) return encode(data, codec, level);
   const parts = cuts.slice(0, -1).map((start, i) => data.subarray(start, cuts[i + 1]));
-  const url = import.meta.url.endsWith('.js') ? new URL('./encode-worker.js', import.meta.url) : undefined;
+  const url = options.workerUrl ?? (import.meta.url.endsWith('.js') ? new URL('./encode-worker.js', import.meta.url) : undefined);
   const workers = Math.min(options.workers ?? MAX_WORKERS, parts.length, MAX_WORKERS, cores());
   const encoded = url && workers > 1 ? await inWorkers(url, workers, codec, level, parts) : await inThread(codec, level, parts);
   if (codec === 'xz') {
@@ -117,54 +119,75 @@ export interface PartRequest {
 }
 export type PartResult = { id: number; ok: true; part: EncodedPart } | { id: number; ok: false; message: string };
 
+/**
+ * Parts on `size` worker threads. A worker that cannot start or dies (a bundle without
+ * encode-worker.js, resource limits) does not fail the encode: its part and every part not
+ * handed out yet are encoded in this thread instead. An encoder error in a worker rejects.
+ */
 function inWorkers(url: URL, size: number, codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
   return new Promise((resolve, reject) => {
-    const results: EncodedPart[] = new Array(parts.length);
-    const pool: Worker[] = [];
+    const results: (EncodedPart | undefined)[] = new Array<EncodedPart | undefined>(parts.length).fill(undefined); // no holes: every() skips them
+    const pool = new Set<Worker>();
     let next = 0;
-    let done = 0;
-    let failed = false;
-    const finish = (error?: unknown): void => {
-      if (failed) return;
-      if (error !== undefined) failed = true;
-      if (error === undefined && done < parts.length) return;
+    let settled = false;
+    let fallback = false;
+    const end = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
       for (const w of pool) void w.terminate();
-      if (error !== undefined) reject(error instanceof ExtimgError ? error : new ExtimgError('EIO', `${codec}: compression worker failed: ${describe(error)}`, { codec }));
-      else resolve(results);
+      pool.clear();
+      if (error !== undefined) reject(error instanceof ExtimgError ? error : new ExtimgError('EIO', `${codec}: compression failed: ${describe(error)}`, { codec }));
+      else resolve(results as EncodedPart[]);
     };
-    const give = (w: Worker): void => {
-      if (next >= parts.length) return;
+    const maybeDone = (): void => {
+      if (!settled && results.every((r) => r !== undefined)) end();
+    };
+    // Everything not done yet, in this thread (once).
+    const finishHere = (): void => {
+      if (fallback || settled) return;
+      fallback = true;
+      for (const w of pool) void w.terminate();
+      pool.clear();
+      void (async () => {
+        for (let i = 0; i < parts.length; i++) if (results[i] === undefined) results[i] = await encodePart(codec, level, parts[i]!);
+      })().then(() => end(), end);
+    };
+    const give = (w: Worker, busy: Map<Worker, number>): void => {
+      if (settled || fallback || next >= parts.length) return;
       const id = next++;
-      // A copy: the parts are views into one buffer, which cannot be transferred piecewise.
-      const data = parts[id]!.slice();
-      const msg: PartRequest = { id, codec, level, data };
-      w.postMessage(msg, [data.buffer as ArrayBuffer]);
-    };
-    for (let i = 0; i < size; i++) {
-      let w: Worker;
+      busy.set(w, id);
       try {
-        w = new Worker(url, { execArgv: workerExecArgv() });
-      } catch (e) {
-        if (pool.length === 0) {
-          inThread(codec, level, parts).then(resolve, reject);
-          return;
-        }
-        break;
+        // A copy: the parts are views into one buffer, which cannot be transferred piecewise.
+        const data = parts[id]!.slice();
+        const msg: PartRequest = { id, codec, level, data };
+        w.postMessage(msg, [data.buffer as ArrayBuffer]);
+      } catch {
+        finishHere();
       }
-      pool.push(w);
-      w.on('message', (r: PartResult) => {
-        if (!r.ok) return finish(new ExtimgError('EIO', `${codec}: ${r.message}`, { codec }));
-        results[r.id] = r.part;
-        partStats.inWorkers++;
-        done++;
-        give(w);
-        finish();
-      });
-      w.on('error', (e) => finish(e));
-      w.on('exit', (code) => {
-        if (done < parts.length) finish(new Error(`exited with code ${code}`));
-      });
-      give(w);
+    };
+    const busy = new Map<Worker, number>();
+    try {
+      for (let i = 0; i < size; i++) {
+        const w = new Worker(url, { execArgv: workerExecArgv() });
+        pool.add(w);
+        w.on('message', (r: PartResult) => {
+          if (settled || fallback) return;
+          if (!r.ok) return end(new ExtimgError('EIO', `${codec}: ${r.message}`, { codec }));
+          results[r.id] = r.part;
+          partStats.inWorkers++;
+          busy.delete(w);
+          give(w, busy);
+          maybeDone();
+        });
+        w.on('error', () => finishHere());
+        w.on('exit', () => {
+          if (!settled && !fallback && pool.has(w)) finishHere();
+        });
+        give(w, busy);
+      }
+    } catch {
+      // No (further) worker could be started: the ones running go on; with none, all here.
+      if (pool.size === 0) finishHere();
     }
   });
 }

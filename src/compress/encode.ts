@@ -73,7 +73,7 @@ function checkLevel(codec: Leveled, level: number | undefined, origin = '--level
   if (level === undefined) return DEFAULT_LEVEL[codec];
   const [lo, hi] = LEVELS[codec];
   if (!Number.isInteger(level) || level < lo || level > hi) {
-    throw new ExtimgError('EINVAL', `${origin} ${level}: ${codec} takes ${lo}-${hi}`, { codec, level });
+    throw new ExtimgError('EUSAGE', `${origin} ${level}: ${codec} takes ${lo}-${hi}`, { codec, level });
   }
   return level;
 }
@@ -84,7 +84,7 @@ function checkLevel(codec: Leveled, level: number | undefined, origin = '--level
  */
 export function checkEncodeLevel(codec: EncodeCodec, level: number, origin = '--level'): void {
   if (codec === 'none' || codec === 'lz4') {
-    throw new ExtimgError('EINVAL', `${origin} ${level}: ${codec} takes no level`, { codec, level });
+    throw new ExtimgError('EUSAGE', `${origin} ${level}: ${codec} takes no level`, { codec, level });
   }
   checkLevel(codec, level, origin);
 }

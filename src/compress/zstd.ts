@@ -52,6 +52,25 @@ export function zstdFrames(data: Uint8Array): Frame[] {
   return frames;
 }
 
+/**
+ * Where the zstd frame at `start` ends (a skippable frame's end too), or undefined when it does
+ * not parse (decodeZstd then says what is wrong). The kernel's unzstd decodes one frame a call.
+ */
+export function zstdFrameEnd(data: Uint8Array, start: number): number | undefined {
+  try {
+    if (start + 8 > data.length) return undefined;
+    const magic = u32le(data, start);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      const end = start + 8 + u32le(data, start + 4);
+      return end <= data.length ? end : undefined;
+    }
+    return magic === 0xfd2fb528 ? walkFrame(data, start).end : undefined;
+  } catch (e) {
+    if (e instanceof DecodeError) return undefined;
+    throw e;
+  }
+}
+
 function walkFrame(data: Uint8Array, start: number): Frame {
   let p = start + 4;
   if (p + 1 > data.length) throw new DecodeError('truncated', data.length, 'truncated');

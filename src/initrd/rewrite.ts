@@ -3,7 +3,7 @@
  * with a codec we can encode, keeping every other segment (early microcode) byte for byte; or,
  * with `append`, keep the whole input and append one small segment with what the edits changed.
  */
-import { encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
+import { checkEncodeLevel, encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
 import type { EncodePartsOptions } from '../compress/encode-parts.js';
 import { compressArchive } from './compress.js';
 import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
@@ -24,6 +24,8 @@ export interface RewriteOptions {
   /** Codec of rewritten/appended segments: 'same' (default) keeps the main segment's. */
   compress?: 'same' | EncodeCodec;
   level?: number;
+  /** Where `level` came from, for the message when the codec does not take it (default '--level'). */
+  levelOrigin?: string;
   /** Keep the input byte for byte and append one segment with the changes. */
   append?: boolean;
   /** Clamp mtimes to this and give new nodes this time (SOURCE_DATE_EPOCH). */
@@ -182,6 +184,8 @@ export async function rewriteInitrd(data: Uint8Array, opts: RewriteOptions): Pro
   let main = segments[segments.length - 1]!;
   for (const s of segments) if (s.compression !== 'none') main = s;
   const codec = opts.compress === undefined || opts.compress === 'same' ? codecOf(main, origin) : opts.compress;
+  // Now that the codec is known ('same'), before any work: a level it does not take.
+  if (opts.level !== undefined) checkEncodeLevel(codec, opts.level, opts.levelOrigin);
   const editOptions: EditOptions = { ...(opts.editOptions ?? {}) };
   if (opts.onWarning && !editOptions.onWarning) editOptions.onWarning = opts.onWarning;
 
@@ -270,7 +274,8 @@ export async function rewriteInitrd(data: Uint8Array, opts: RewriteOptions): Pro
     const cpio = treeToNewc(tree, { root: hasRootEntry(s), ...(opts.timestamp !== undefined ? { timestamp: opts.timestamp } : {}) });
     for (const _ of tree.walk()) entries++;
     const segCodec = s === main ? codec : codecOf(s, origin);
-    push(await compressArchive(cpio, segCodec, opts.level, opts.parts));
+    // --level is for the main segment's codec; another rebuilt segment keeps its codec's default.
+    push(await compressArchive(cpio, segCodec, s === main ? opts.level : undefined, opts.parts));
   }
   return { chunks, bytes: length, rebuilt: [...target.keys()].sort((a, b) => a - b), codec, entries };
 }

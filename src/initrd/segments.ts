@@ -3,6 +3,7 @@ import { type Codec, decompress } from '../compress/index.js';
 import { ExtimgError, isExtimgError } from '../errors.js';
 import { cpioMagic, readCpio, type CpioEntry } from '../ingest/cpio.js';
 import { concatBytes } from '../compress/sink.js';
+import { zstdFrameEnd } from '../compress/zstd.js';
 
 /**
  * The segments of an initrd, found the way the kernel's init/initramfs.c unpack_to_rootfs()
@@ -200,8 +201,8 @@ function checkKernelFormat(e: CpioEntry, origin: string): void {
 }
 
 /**
- * How decompressed cpio data ends: after a trailer, between two entries, or inside one (or not
- * parsing at all: readArchives says why when it gets there).
+ * How decompressed cpio data ends: after a trailer, between two entries, or inside one. Data
+ * that does not parse counts as 'trailer': joining stops there and readArchives says why.
  */
 function archiveEnd(cpio: Uint8Array): 'trailer' | 'boundary' | 'inside' {
   let last = false;
@@ -217,7 +218,8 @@ function archiveEnd(cpio: Uint8Array): 'trailer' | 'boundary' | 'inside' {
       lastEnd = r.value.end;
     }
   } catch {
-    return 'inside';
+    // Does not parse: stop joining here; readArchives reports what is wrong, and where.
+    return 'trailer';
   }
 }
 
@@ -284,7 +286,13 @@ export async function scanSegments(data: Uint8Array, origin: string): Promise<Se
     for (;;) {
       let out: { data: Uint8Array; consumed: number };
       try {
-        out = await decompressPrefix(data.subarray(pos + consumed), codec, origin);
+        // zstd: one frame at a time, as the kernel's unzstd takes them (our decoder would read on
+        // through every frame, past a frame that ends inside an entry).
+        const frameEnd = codec === 'zstd' ? zstdFrameEnd(data, pos + consumed) : undefined;
+        out =
+          frameEnd !== undefined
+            ? { data: await decompress(data.subarray(pos + consumed, frameEnd), codec, origin), consumed: frameEnd - pos - consumed }
+            : await decompressPrefix(data.subarray(pos + consumed), codec, origin);
       } catch (e) {
         throw relocate(e, origin, pos + consumed);
       }
@@ -296,7 +304,7 @@ export async function scanSegments(data: Uint8Array, origin: string): Promise<Se
       if (end === 'trailer') break;
       if (end === 'inside') {
         // unpack_to_rootfs(): the state is not Reset when the stream ends ("junk in compressed archive").
-        throw fail('ECORRUPT', origin, `a ${codec} stream ends inside a cpio entry (the kernel refuses this)`, at, { codec });
+        throw fail('ECORRUPT', origin, `the ${codec} stream at offset ${at} ends inside a cpio entry (the kernel refuses this)`, pos + consumed, { codec });
       }
     }
     const cpio = concatBytes(pieces);
