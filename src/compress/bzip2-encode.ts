@@ -11,19 +11,14 @@
  * its suffixes (with an end marker below every byte) is an order of its rotations.
  */
 
+import { CRC_TABLE } from './bzip2.js';
+
 const MAX_GROUPS = 6;
 const MAX_ALPHA = 258;
 const MAX_CODE_LEN = 17;
 const GROUP_SIZE = 50;
 const ITERATIONS = 4;
 
-// bzip2's CRC: CRC-32 unreflected (poly 0x04C11DB7), as Int32 for unboxed arithmetic.
-const CRC_TABLE = new Int32Array(256);
-for (let i = 0; i < 256; i++) {
-  let c = i << 24;
-  for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
-  CRC_TABLE[i] = c;
-}
 
 /** MSB-first bit writer into a buffer grown by ensure() before each block. */
 class BitWriter {

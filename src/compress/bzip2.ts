@@ -14,8 +14,9 @@ const MAX_CODE_LEN = 20;
 const GROUP_SIZE = 50;
 const FAST_BITS = 10;
 
-// bzip2's CRC: CRC-32 unreflected (poly 0x04C11DB7), as Int32 for unboxed arithmetic.
-const CRC_TABLE = new Int32Array(256);
+// bzip2's CRC: CRC-32 unreflected (poly 0x04C11DB7), as Int32 for unboxed arithmetic (the
+// encoder, bzip2-encode.ts, shares it).
+export const CRC_TABLE = new Int32Array(256);
 for (let i = 0; i < 256; i++) {
   let c = i << 24;
   for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;

@@ -14,6 +14,7 @@ import { ExtimgError } from '../errors.js';
 import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
 import { describe } from './fail.js';
 import { workerExecArgv } from './pool.js';
+import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 
 /** Parts hold at least this many bytes (the last may be up to half that again). */
@@ -89,7 +90,7 @@ export async function encodeParts(data: Uint8Array, boundaries: readonly number[
     const { xzStream } = await import('./xz-encode.js');
     return xzStream(encoded.map((p) => (p.kind === 'xz-block' ? p.block : unreachable())));
   }
-  return concat(encoded.map((p) => (p.kind === 'stream' ? p.data : unreachable())));
+  return concatBytes(encoded.map((p) => (p.kind === 'stream' ? p.data : unreachable())));
 }
 
 function unreachable(): never {
@@ -190,16 +191,4 @@ function inWorkers(url: URL, size: number, codec: PartCodec, level: number | und
       if (pool.size === 0) finishHere();
     }
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -8,6 +8,7 @@
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { ExtimgError } from '../errors.js';
+import { concatBytes } from './sink.js';
 import { zstdWasm } from './zstd-wasm.js';
 
 export type EncodeCodec = 'none' | 'gzip' | 'zstd' | 'lz4' | 'xz' | 'lzma' | 'bzip2';
@@ -143,21 +144,13 @@ const HASH_BITS = 16;
 /** The legacy frame: magic 0x184C2102 (02 21 4c 18), then [u32 LE size][block] per 8 MiB of input. */
 export function encodeLz4Legacy(data: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([0x02, 0x21, 0x4c, 0x18])];
-  let total = 4;
   for (let p = 0; p < data.length; p += LZ4_LEGACY_BLOCK) {
     const block = lz4CompressBlock(data.subarray(p, Math.min(data.length, p + LZ4_LEGACY_BLOCK)));
     const size = new Uint8Array(4);
     new DataView(size.buffer).setUint32(0, block.length, true);
     parts.push(size, block);
-    total += 4 + block.length;
   }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const part of parts) {
-    out.set(part, o);
-    o += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function read32(s: Uint8Array, i: number): number {

@@ -9,33 +9,29 @@
  * the dictionary size, and the chain table is a ring of that size.
  */
 
-const NUM_STATES = 12;
-const POS_STATES_MAX = 16;
-const END_POS_MODEL_INDEX = 14;
-const NUM_FULL_DISTANCES = 128;
-const NUM_ALIGN_BITS = 4;
-const MATCH_LEN_MIN = 2;
-export const MATCH_LEN_MAX = 273;
-
-// Probability layout: the same offsets as the decoder's.
-const IS_MATCH = 0;
-const IS_REP = IS_MATCH + (NUM_STATES << 4);
-const IS_REP_G0 = IS_REP + NUM_STATES;
-const IS_REP_G1 = IS_REP_G0 + NUM_STATES;
-const IS_REP_G2 = IS_REP_G1 + NUM_STATES;
-const IS_REP0_LONG = IS_REP_G2 + NUM_STATES;
-const POS_SLOT = IS_REP0_LONG + (NUM_STATES << 4);
-const SPEC_POS = POS_SLOT + (4 << 6);
-const ALIGN = SPEC_POS + NUM_FULL_DISTANCES - END_POS_MODEL_INDEX;
-const LEN_CHOICE = 0;
-const LEN_CHOICE2 = 1;
-const LEN_LOW = 2;
-const LEN_MID = LEN_LOW + (POS_STATES_MAX << 3);
-const LEN_HIGH = LEN_MID + (POS_STATES_MAX << 3);
-const LEN_SIZE = LEN_HIGH + 256;
-const LEN_CODER = ALIGN + (1 << NUM_ALIGN_BITS);
-const REP_LEN_CODER = LEN_CODER + LEN_SIZE;
-const LITERAL = REP_LEN_CODER + LEN_SIZE;
+import {
+  ALIGN,
+  END_POS_MODEL_INDEX,
+  IS_MATCH,
+  IS_REP,
+  IS_REP0_LONG,
+  IS_REP_G0,
+  IS_REP_G1,
+  IS_REP_G2,
+  LEN_CHOICE,
+  LEN_CHOICE2,
+  LEN_CODER,
+  LEN_HIGH,
+  LEN_LOW,
+  LEN_MID,
+  LITERAL,
+  MATCH_LEN_MAX,
+  MATCH_MIN_LEN as MATCH_LEN_MIN,
+  NUM_ALIGN_BITS,
+  POS_SLOT,
+  REP_LEN_CODER,
+  SPEC_POS,
+} from './lzma.js';
 
 /** lc=3, lp=0, pb=2: the properties every xz and lzma preset uses. */
 const LC = 3;

@@ -10,37 +10,37 @@ import { corrupt, truncated, u32le, unsupported } from './fail.js';
 import { lzmaDictPlausible } from './detect.js';
 import { ByteSink } from './sink.js';
 
-const NUM_STATES = 12;
-const POS_STATES_MAX = 16;
-const MATCH_MIN_LEN = 2;
-const END_POS_MODEL_INDEX = 14;
-const NUM_FULL_DISTANCES = 128;
-const NUM_ALIGN_BITS = 4;
+export const NUM_STATES = 12;
+export const POS_STATES_MAX = 16;
+export const MATCH_MIN_LEN = 2;
+export const END_POS_MODEL_INDEX = 14;
+export const NUM_FULL_DISTANCES = 128;
+export const NUM_ALIGN_BITS = 4;
 /** XOR with this turns an unsigned comparison of int32 bit patterns into a signed one. */
 const SIGN = -0x80000000;
 /** The longest match: what `out` must have room for beyond the stop position. */
 export const MATCH_LEN_MAX = 273;
 
-// Offsets of each probability group in one Uint16Array.
-const IS_MATCH = 0;
-const IS_REP = IS_MATCH + (NUM_STATES << 4);
-const IS_REP_G0 = IS_REP + NUM_STATES;
-const IS_REP_G1 = IS_REP_G0 + NUM_STATES;
-const IS_REP_G2 = IS_REP_G1 + NUM_STATES;
-const IS_REP0_LONG = IS_REP_G2 + NUM_STATES;
-const POS_SLOT = IS_REP0_LONG + (NUM_STATES << 4);
-const SPEC_POS = POS_SLOT + (4 << 6);
-const ALIGN = SPEC_POS + NUM_FULL_DISTANCES - END_POS_MODEL_INDEX;
+// Offsets of each probability group in one Uint16Array (the encoder, lzma-encode.ts, shares them).
+export const IS_MATCH = 0;
+export const IS_REP = IS_MATCH + (NUM_STATES << 4);
+export const IS_REP_G0 = IS_REP + NUM_STATES;
+export const IS_REP_G1 = IS_REP_G0 + NUM_STATES;
+export const IS_REP_G2 = IS_REP_G1 + NUM_STATES;
+export const IS_REP0_LONG = IS_REP_G2 + NUM_STATES;
+export const POS_SLOT = IS_REP0_LONG + (NUM_STATES << 4);
+export const SPEC_POS = POS_SLOT + (4 << 6);
+export const ALIGN = SPEC_POS + NUM_FULL_DISTANCES - END_POS_MODEL_INDEX;
 // A length decoder: choice, choice2, low[16][8], mid[16][8], high[256].
-const LEN_CHOICE = 0;
-const LEN_CHOICE2 = 1;
-const LEN_LOW = 2;
-const LEN_MID = LEN_LOW + (POS_STATES_MAX << 3);
-const LEN_HIGH = LEN_MID + (POS_STATES_MAX << 3);
-const LEN_SIZE = LEN_HIGH + 256;
-const LEN_CODER = ALIGN + (1 << NUM_ALIGN_BITS);
-const REP_LEN_CODER = LEN_CODER + LEN_SIZE;
-const LITERAL = REP_LEN_CODER + LEN_SIZE;
+export const LEN_CHOICE = 0;
+export const LEN_CHOICE2 = 1;
+export const LEN_LOW = 2;
+export const LEN_MID = LEN_LOW + (POS_STATES_MAX << 3);
+export const LEN_HIGH = LEN_MID + (POS_STATES_MAX << 3);
+export const LEN_SIZE = LEN_HIGH + 256;
+export const LEN_CODER = ALIGN + (1 << NUM_ALIGN_BITS);
+export const REP_LEN_CODER = LEN_CODER + LEN_SIZE;
+export const LITERAL = REP_LEN_CODER + LEN_SIZE;
 
 /** What one call to LzmaDecoder.decode stopped on: the output limit, or the end marker. */
 export const Stop = { Limit: 0, Marker: 1 } as const;

@@ -5,6 +5,7 @@
  * dictionary byte), LZMA2 data, block padding, CRC32 of the data, index, stream footer.
  */
 import { crc32 } from './crc.js';
+import { concatBytes } from './sink.js';
 import { encodeLzma2, lzma2DictByte, type LzmaEncodeOptions } from './lzma-encode.js';
 
 const CHECK_CRC32 = 0x01;
@@ -81,14 +82,5 @@ export function xzStream(blocks: readonly XzBlock[]): Uint8Array {
   // Footer: CRC32 of (backward size, flags), backward size = index size / 4 - 1, flags, "YZ".
   const footer = withCrc([...le32(indexBytes.length / 4 - 1), ...flags]);
   pieces.push(Uint8Array.from([...footer.slice(6), ...footer.slice(0, 6), 0x59, 0x5a]));
-
-  let total = 0;
-  for (const p of pieces) total += p.length;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of pieces) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(pieces);
 }
