@@ -5,8 +5,9 @@
  * and encoded on worker threads when several cores and parts are there.
  *
  * The cut points depend only on the input, the codec and PART_BYTES, never on the number of
- * threads, so the output is the same bytes on any machine; parts run in this thread when no
- * worker can be started (or from TypeScript sources, as under vitest).
+ * threads, so the output is the same bytes on any number of cores (for one Node version: zstd is
+ * one native multi-threaded frame on Node >= 22.15); parts run in this thread when no worker can
+ * be started or one dies (and from TypeScript sources, as under vitest).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -17,7 +18,7 @@ import { workerExecArgv } from './pool.js';
 import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 
-/** Parts hold at least this many bytes (the last may be up to half that again). */
+/** Parts but the last hold at least this many bytes (more when an entry is larger); the last at least half. */
 export const PART_BYTES = 4 << 20;
 const MAX_WORKERS = 4;
 
