@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ExtimgError } from '../src/errors.js';
 import { crc32, crc32js, crc64 } from '../src/compress/crc.js';
@@ -354,6 +355,32 @@ describe('codec variants', () => {
     expect(crc64(nine)).toEqual([0xdf1939fa, 0x995dc9bb]);
     expect(xxh32(new Uint8Array(0), 0, 0)).toBe(0x02cc5d05);
     expect(xxh32(nine, 0, 9)).toBe(0x937bad67);
+  });
+
+  it('crc64 equals a bit-by-bit CRC-64/XZ at every alignment and length (its word loop reads aligned int32s)', () => {
+    const POLY = 0xc96c5795d7870f42n;
+    const M = (1n << 64n) - 1n;
+    const slow = (d: Uint8Array): [number, number] => {
+      let c = M;
+      for (const byte of d) {
+        c ^= BigInt(byte);
+        for (let k = 0; k < 8; k++) c = c & 1n ? (c >> 1n) ^ POLY : c >> 1n;
+      }
+      c ^= M;
+      return [Number(c & 0xffffffffn), Number(c >> 32n)];
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(7), fc.nat(7), (bytes, pre, cut) => {
+        // A view at an odd offset into a larger buffer, and a sub-range of it.
+        const buf = new Uint8Array(bytes.length + 16);
+        buf.set(bytes, pre + 1);
+        const view = buf.subarray(pre + 1, pre + 1 + bytes.length);
+        expect(crc64(view)).toEqual(slow(bytes));
+        const s = Math.min(cut, bytes.length);
+        expect(crc64(view, s)).toEqual(slow(bytes.subarray(s)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('rejects an unknown codec name with EFORMAT', async () => {
