@@ -87,6 +87,23 @@ async function readSegments(file: string): Promise<Segment[]> {
   return scanSegments(data, file);
 }
 
+/**
+ * --level, else the recipe's `level`, with where it came from; checked against `codec` before
+ * any work ('same' is checked by rewriteInitrd once the input's codec is known).
+ */
+function levelOption(option: string | undefined, recipe: { file: string; level?: number } | undefined, codec: EncodeCodec | 'same', cmd: string): { level?: number; levelOrigin: string } {
+  const levelOrigin = option !== undefined ? '--level' : `${recipe?.file}: level`;
+  const level = option !== undefined ? parseInteger('--level', option, 0, 19, cmd) : recipe?.level;
+  if (level !== undefined && codec !== 'same') {
+    try {
+      checkEncodeLevel(codec, level, levelOrigin);
+    } catch (e) {
+      throw usageError((e as Error).message, cmd);
+    }
+  }
+  return level !== undefined ? { level, levelOrigin } : { levelOrigin };
+}
+
 /** The --level line of the help texts, wrapped under its option. */
 const LEVELS_HELP = levelRanges()
   .split(', ')
@@ -173,15 +190,7 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
     }
   }
   if (values.compress === undefined && recipe?.compress !== undefined) compress = recipe.compress;
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 0, 19, RW) : recipe?.level;
-  if (level !== undefined && compress !== 'same') {
-    // Before any work: a level the codec does not take ('same' is checked once it is known).
-    try {
-      checkEncodeLevel(compress, level, values.level !== undefined ? '--level' : `${recipe!.file}: level`);
-    } catch (e) {
-      throw usageError((e as Error).message, RW);
-    }
-  }
+  const { level, levelOrigin } = levelOption(values.level, recipe, compress, RW);
   const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, RW);
   // The recipe's device tables and edits, then the command line's.
   const edits: PreparedEdit[] = [...(recipe?.edits ?? [])];
@@ -196,7 +205,7 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
     edits,
     editOptions: { host: nodeHostFiles },
     compress,
-    ...(level !== undefined ? { level, levelOrigin: values.level !== undefined ? '--level' : `${recipe!.file}: level` } : {}),
+    ...(level !== undefined ? { level, levelOrigin } : {}),
     append: values.append ?? false,
     ...(values['single-stream'] ? { parts: { partBytes: Infinity } } : {}),
     ...(timestamp !== undefined ? { timestamp } : {}),
@@ -335,15 +344,7 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
     }
   }
   if (values.compress === undefined && recipe?.compress !== undefined && recipe.compress !== 'same') compress = recipe.compress;
-  const level = values.level !== undefined ? parseInteger('--level', values.level, 0, 19, CR) : recipe?.level;
-  if (level !== undefined) {
-    // Before any work: a level the codec does not take ('same' is checked once it is known).
-    try {
-      checkEncodeLevel(compress, level, values.level !== undefined ? '--level' : `${recipe!.file}: level`);
-    } catch (e) {
-      throw usageError((e as Error).message, CR);
-    }
-  }
+  const { level } = levelOption(values.level, recipe, compress, CR);
   const timestamp = recipeTimestamp(values.timestamp, recipe, ctx.env, CR);
   const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CR) : recipe?.owner;
   try {
