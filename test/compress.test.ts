@@ -456,5 +456,22 @@ describe('decompressMany', () => {
     expect((err as ExtimgError).name).toBe('ExtimgError');
     expect((err as ExtimgError).code).toBe('ECORRUPT');
     expect((err as ExtimgError).message).toBe('cut.xz: truncated xz stream at offset 500');
+
+    // Jobs go out largest first, but the error is still the first failure in job order: a small
+    // corrupt job before a large corrupt one is reported, as a one-by-one run would.
+    const big = compressWith('gzip', cat(MEDIUM, MEDIUM, MEDIUM));
+    big[big.length - 8] ^= 0xff; // CRC32 of the trailer
+    const twoBad = [
+      { data: compressWith('xz', SMALL).subarray(0, 40), origin: 'first.xz' },
+      { data: compressWith('gzip', MEDIUM), origin: 'good.gz' },
+      { data: big, origin: 'second.gz' },
+    ];
+    err = undefined;
+    try {
+      await dist.decompressMany(twoBad, { workers: 1 });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ExtimgError).message).toMatch(/^first\.xz: truncated xz stream/);
   });
 });
