@@ -131,6 +131,31 @@ describe('extimg CLI', () => {
     expect(fs.readdirSync(tmp).filter((n) => n.includes('tar.img'))).toEqual([]);
   });
 
+  it('decodes on worker threads under node options a Worker refuses (--max-old-space-size, --stack-size)', () => {
+    // Node refuses V8 options in a Worker's execArgv; they used to fail the build with "cannot
+    // start a decompression worker". Two xz archives, so decompressMany uses the pool.
+    const empty = path.join(tmp, 'v8opt-empty');
+    fs.mkdirSync(empty, { recursive: true });
+    const made = ['a', 'b'].map((n) => {
+      const out = path.join(tmp, `v8opt-${n}.cpio.xz`);
+      const r = cli(['initrd', 'create', '-o', out, '--compress', 'xz', '--write-text', `/etc/${n}=${n}\n`, empty]);
+      expect(r.status, r.stderr).toBe(0);
+      return out;
+    });
+    const flags = ['--max-old-space-size=512', '--stack-size=2000', '--no-warnings'];
+    const run = (args: string[]) => spawnSync(process.execPath, [...flags, main, ...args], { encoding: 'utf8', cwd: tmp });
+    const img = path.join(tmp, 'v8opt.img');
+    const b = run(['build', '-q', '-o', img, ...made]);
+    expect(b.stderr).toBe('');
+    expect(b.status).toBe(0);
+    // The same inputs through initrd create, whose output lists what the workers decoded.
+    const joined = path.join(tmp, 'v8opt.cpio');
+    const c = run(['initrd', 'create', '-o', joined, '--compress', 'none', ...made]);
+    expect(c.status, c.stderr).toBe(0);
+    const names = lines(cli(['initrd', 'ls', joined]).stdout).map((l) => l.split(' ').at(-1));
+    expect(names.filter((n) => n?.startsWith('etc/'))).toEqual(['etc/a', 'etc/b']);
+  });
+
   it('--debug adds the stack trace', () => {
     const r = cli(['build', '--debug', '-o', 'y.img', path.join(tmp, 'no-such-dir')]);
     expect(r.status).toBe(1);

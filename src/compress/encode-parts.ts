@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { ExtimgError } from '../errors.js';
 import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
 import { describe } from './fail.js';
-import { workerExecArgv } from './pool.js';
+import { startWorker } from './pool.js';
 import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 
@@ -170,7 +170,7 @@ function inWorkers(url: URL, size: number, codec: PartCodec, level: number | und
     const busy = new Map<Worker, number>();
     try {
       for (let i = 0; i < size; i++) {
-        const w = new Worker(url, { execArgv: workerExecArgv() });
+        const w = startWorker(url);
         pool.add(w);
         w.on('message', (r: PartResult) => {
           if (settled || fallback) return;

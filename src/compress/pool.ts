@@ -51,12 +51,35 @@ export function ownsBuffer(a: Uint8Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer);
 }
 
+/** Node options a Worker refused with ERR_WORKER_INVALID_EXEC_ARGV in this process. */
+const refusedArgs = new Set<string>();
+
 /**
- * The parent's Node options for a worker, minus those a worker refuses (`--input-type`, which
- * only applies to code given with -e or on stdin: `node --input-type=module -e ...`).
+ * The parent's Node options for a worker, minus those a worker cannot take: `--input-type`
+ * (it only applies to code given with -e or on stdin, and a worker given it dies) and the ones
+ * a Worker constructor refused before (V8 and per-process options such as
+ * `--max-old-space-size=4096`, `--stack-size`, `--trace-gc`).
  */
 export function workerExecArgv(): string[] {
-  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  return process.execArgv.filter((a) => !a.startsWith('--input-type') && !refusedArgs.has(a));
+}
+
+/**
+ * A worker for `url` with the parent's Node options it can take. Node refuses V8 options in an
+ * explicit execArgv and names them in its message; those are left out and the worker started
+ * again (with no options at all if the message cannot be read). Other failures are thrown.
+ */
+export function startWorker(url: URL): Worker {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return new Worker(url, { execArgv: workerExecArgv() });
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || attempt >= 2) throw e;
+      const named = /flags: (.+)$/.exec((e as Error).message)?.[1]?.split(', ') ?? [];
+      const known = attempt === 0 ? named.filter((a) => process.execArgv.includes(a)) : [];
+      for (const a of known.length > 0 ? known : process.execArgv) refusedArgs.add(a);
+    }
+  }
 }
 
 /** The compiled worker next to this module, or undefined when running from .ts sources. */
@@ -80,7 +103,8 @@ function cores(): number {
 }
 
 /**
- * Detect and decompress every job (like decompressAuto), in parallel when it pays. Results are
+ * Detect and decompress every job (like decompressAuto), in parallel when it pays. When no
+ * worker thread can be started at all (thread limits), the jobs are decoded in this thread. Results are
  * in job order; inputs that are not compressed come back as they are without a trip to a
  * worker. When a job fails, jobs after it (in job order) are no longer started, those before it
  * still run, and the promise rejects with the ExtimgError of the first failed job in job
@@ -101,7 +125,8 @@ export async function decompressMany(jobs: readonly DecompressJob[], options: De
   }
   // Largest first (stable for equal sizes); see the module comment.
   const order = pending.slice().sort((a, b) => jobs[b].data.length - jobs[a].data.length || a - b);
-  await new WorkerPool(url, size, options.transferInputs ?? true, jobs, order, results).run();
+  if (await new WorkerPool(url, size, options.transferInputs ?? true, jobs, order, results).run()) return results;
+  for (const i of pending) results[i] = await decompressAuto(jobs[i].data, jobs[i].origin);
   return results;
 }
 
@@ -122,26 +147,30 @@ class WorkerPool {
     private readonly results: Decompressed[],
   ) {}
 
-  async run(): Promise<void> {
+  /** Decode every job on the workers; false when not one worker could be started. */
+  async run(): Promise<boolean> {
     const done = new Promise<void>((resolve) => {
       this.resolve = resolve;
     });
     const workers: Worker[] = [];
-    try {
-      for (let i = 0; i < this.size; i++) workers.push(this.spawn());
-    } catch (e) {
-      // No thread could be started (resource limits): fail what was handed out, as one error.
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw new ExtimgError('EIO', `${this.jobs[this.pending[0]].origin}: cannot start a decompression worker: ${describe(e)}`, {});
+    for (let i = 0; i < this.size; i++) {
+      try {
+        workers.push(this.spawn());
+      } catch {
+        // Thread limits: the workers started take all the jobs; with none, the caller decodes.
+        if (workers.length === 0) return false;
+        break;
+      }
     }
     await done;
     await Promise.all(workers.map((w) => w.terminate()));
     if (this.failures.size > 0) throw this.failures.get(Math.min(...this.failures.keys()));
+    return true;
   }
 
   /** A worker that takes jobs until none are left or one failed; a crash fails its job. */
   private spawn(): Worker {
-    const worker = new Worker(this.url, { execArgv: workerExecArgv() });
+    const worker = startWorker(this.url);
     poolStats.workersStarted++;
     let current = -1;
     const take = (): void => {
