@@ -180,30 +180,44 @@ export class LzmaDecoder {
         // A matched literal (after a match) follows LzmaDec.c's `offs`: the match byte's bit
         // selects the probabilities until the first bit that differs, then offs is 0.
         let sym = 1;
-        let offs = 0;
-        let matchByte = 0;
         if (state >= 7) {
-          offs = 0x100;
-          matchByte = out[outPos - rep0 - 1];
+          let offs = 0x100;
+          let matchByte = out[outPos - rep0 - 1];
+          do {
+            matchByte <<= 1;
+            const matchBit = matchByte & offs;
+            i = base + offs + matchBit + sym;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+            const mask = -bit;
+            range = (bound + ((range - bound - bound) & mask)) | 0;
+            code = (code - (bound & mask)) | 0;
+            probs[i] = p - ((p - (2017 & ~mask)) >> 5);
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+            sym = (sym << 1) | bit;
+            offs &= matchBit ^ ~mask;
+          } while (sym < 0x100);
+        } else {
+          do {
+            i = base + sym;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+            const mask = -bit;
+            range = (bound + ((range - bound - bound) & mask)) | 0;
+            code = (code - (bound & mask)) | 0;
+            probs[i] = p - ((p - (2017 & ~mask)) >> 5);
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+            sym = (sym << 1) | bit;
+          } while (sym < 0x100);
         }
-        do {
-          matchByte <<= 1;
-          const matchBit = matchByte & offs;
-          i = base + offs + matchBit + sym;
-          p = probs[i];
-          bound = Math.imul(range >>> 11, p);
-          const bit = +((code ^ SIGN) >= (bound ^ SIGN));
-          const mask = -bit;
-          range = (bound + ((range - bound - bound) & mask)) | 0;
-          code = (code - (bound & mask)) | 0;
-          probs[i] = p - ((p - (2017 & ~mask)) >> 5);
-          if (range >>> 24 === 0) {
-            range <<= 8;
-            code = (code << 8) | input[inPos++];
-          }
-          sym = (sym << 1) | bit;
-          offs &= matchBit ^ ~mask;
-        } while (sym < 0x100);
         out[outPos++] = sym; // the low 8 bits: sym is 0x100 | byte
         state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
         continue;
@@ -492,8 +506,8 @@ export class LzmaDecoder {
       if (rep0 >= pos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
       if (len > hardLimit - outPos) throw new LzmaDataError('data past the declared size', inPos);
       let from = outPos - rep0 - 1;
-      // Short copies by hand: a copyWithin call costs more than a few bytes of loop.
-      if (len >= 64 && rep0 >= len) {
+      // Copies by hand up to ~160 bytes: a copyWithin call costs more than a few loop steps.
+      if (len >= 160 && rep0 >= len) {
         out.copyWithin(outPos, from, from + len);
         outPos += len;
       } else if (rep0 >= 3 && outPos + len + 3 < outLen) {
