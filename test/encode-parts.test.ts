@@ -146,4 +146,44 @@ describe('compressing an archive in parts', () => {
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ gzip: true, zstd: true, bzip2: true, xz: true, workerParts: true, brokenWorkers: true });
   });
+
+  it('compiled: warm workers (started before the encode) are taken, give the same bytes, and never hold the process', () => {
+    const file = join(work, 'w.cpio');
+    writeFileSync(file, archive(400, 11));
+    const dist = (m: string) => JSON.stringify(join(ROOT, 'dist', ...m.split('/')));
+    const script = `
+      const fs = await import('node:fs');
+      const { pathToFileURL } = await import('node:url');
+      const { compressArchive } = await import(${dist('initrd/compress.js')});
+      const { partStats, warmEncoders } = await import(${dist('compress/encode-parts.js')});
+      const cpio = new Uint8Array(fs.readFileSync(${JSON.stringify(file)}));
+      const opts = { partBytes: ${PART}, workers: 2 };
+      const out = {};
+      const cold = await compressArchive(cpio, 'zstd', undefined, opts);
+      warmEncoders('zstd', opts);
+      await new Promise((r) => setTimeout(r, 300));
+      const warm = await compressArchive(cpio, 'zstd', undefined, opts);
+      out.same = Buffer.from(warm).equals(Buffer.from(cold));
+      out.taken = partStats.warmTaken;
+      // Warmed for another codec: not taken (stopped), the encode starts its own.
+      warmEncoders('gzip', opts);
+      const z = await compressArchive(cpio, 'zstd', undefined, opts);
+      out.otherCodec = partStats.warmTaken === 2 && Buffer.from(z).equals(Buffer.from(cold));
+      // A worker module that dies on start: the warm workers are dead, the encode still ends.
+      const broken = ${JSON.stringify(join(work, 'broken-warm.mjs'))};
+      fs.writeFileSync(broken, 'throw new Error("no encoder here");');
+      const bopts = { ...opts, workerUrl: pathToFileURL(broken) };
+      warmEncoders('gzip', bopts);
+      await new Promise((r) => setTimeout(r, 300));
+      const g = await compressArchive(cpio, 'gzip', undefined, bopts);
+      out.brokenWarm = Buffer.from(g).equals(Buffer.from(await compressArchive(cpio, 'gzip', undefined, { partBytes: ${PART}, workers: 0 })));
+      // Warm workers nobody takes do not keep the process alive: this script must exit.
+      warmEncoders('xz', opts);
+      console.log(JSON.stringify(out));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 60_000 });
+    expect(r.signal).toBe(null);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, taken: 2, otherCodec: true, brokenWarm: true });
+  });
 });

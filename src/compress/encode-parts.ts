@@ -22,8 +22,8 @@ import type { XzBlock } from './xz-encode.js';
 export const PART_BYTES = 4 << 20;
 const MAX_WORKERS = 4;
 
-/** Counters for tests: parts encoded on worker threads. */
-export const partStats = { inWorkers: 0 };
+/** Counters for tests: parts encoded on worker threads, warm workers taken by an encode. */
+export const partStats = { inWorkers: 0, warmTaken: 0 };
 
 export type PartCodec = 'gzip' | 'zstd' | 'bzip2' | 'xz';
 
@@ -66,6 +66,81 @@ export function splits(codec: EncodeCodec): codec is PartCodec {
   return codec === 'gzip' || codec === 'bzip2' || codec === 'xz';
 }
 
+/**
+ * Workers started ahead of need by warmEncoders (their start-up and the codec's WebAssembly
+ * set-up overlap the caller's decoding), taken by the next inWorkers for the same codec. They
+ * are unref'd until taken, so an unused warm pool never keeps the process alive.
+ */
+interface WarmWorker {
+  worker: Worker;
+  dead: boolean;
+}
+let warm: { codec: PartCodec; url: string; workers: WarmWorker[] } | undefined;
+
+/** The default worker module, or undefined when running from .ts sources (vitest). */
+function defaultWorkerUrl(): URL | undefined {
+  return import.meta.url.endsWith('.js') ? new URL('./encode-worker.js', import.meta.url) : undefined;
+}
+
+/**
+ * Start the worker threads a coming encodeParts(…, codec) will use, now: a rewrite knows its
+ * codec before it decodes the input, and one core is idle while it does. Does nothing for codecs
+ * that are not split, on one core, or when workers cannot run (the encode then starts its own or
+ * runs here, as without warming).
+ */
+export function warmEncoders(codec: EncodeCodec, options: Pick<EncodePartsOptions, 'workers' | 'workerUrl'> = {}): void {
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  const size = Math.min(options.workers ?? MAX_WORKERS, MAX_WORKERS, cores());
+  if (!splits(codec) || url === undefined || size < 2) return;
+  if (warm && warm.codec === codec && warm.url === url.href) return;
+  dropWarm();
+  const workers: WarmWorker[] = [];
+  for (let i = 0; i < size; i++) {
+    let worker: Worker;
+    try {
+      worker = startWorker(url);
+    } catch {
+      break;
+    }
+    const w: WarmWorker = { worker, dead: false };
+    worker.unref();
+    // Until taken: a worker that fails or exits is only marked (an 'error' without a listener
+    // would be thrown in this thread).
+    worker.on('error', () => (w.dead = true));
+    worker.on('exit', () => (w.dead = true));
+    const hello: WarmRequest = { warm: codec };
+    worker.postMessage(hello);
+    workers.push(w);
+  }
+  warm = { codec, url: url.href, workers };
+}
+
+/** Stop warm workers nobody took (callers that warmed call it when they are done, also on errors). */
+export function dropWarm(): void {
+  for (const w of warm?.workers ?? []) void w.worker.terminate();
+  warm = undefined;
+}
+
+/** Up to `size` live warm workers for this codec and module (the rest are stopped). */
+function takeWarm(codec: PartCodec, url: URL, size: number): Worker[] {
+  if (!warm || warm.codec !== codec || warm.url !== url.href) {
+    dropWarm();
+    return [];
+  }
+  const live = warm.workers.filter((w) => !w.dead).map((w) => w.worker);
+  warm.workers = [];
+  dropWarm();
+  for (const w of live.slice(size)) void w.terminate();
+  const taken = live.slice(0, size);
+  partStats.warmTaken += taken.length;
+  for (const w of taken) {
+    w.removeAllListeners('error');
+    w.removeAllListeners('exit');
+    w.ref();
+  }
+  return taken;
+}
+
 export interface EncodePartsOptions {
   /** Part size (tests use small ones); default PART_BYTES. */
   partBytes?: number;
@@ -84,7 +159,7 @@ export async function encodeParts(data: Uint8Array, boundaries: readonly number[
   const cuts = cutPoints(data.length, boundaries, options.partBytes ?? PART_BYTES);
   if (!splits(codec) || cuts.length <= 2) return encode(data, codec, level);
   const parts = cuts.slice(0, -1).map((start, i) => data.subarray(start, cuts[i + 1]));
-  const url = options.workerUrl ?? (import.meta.url.endsWith('.js') ? new URL('./encode-worker.js', import.meta.url) : undefined);
+  const url = options.workerUrl ?? defaultWorkerUrl();
   const workers = Math.min(options.workers ?? MAX_WORKERS, parts.length, MAX_WORKERS, cores());
   const encoded = url && workers > 1 ? await inWorkers(url, workers, codec, level, parts) : await inThread(codec, level, parts);
   if (codec === 'xz') {
@@ -120,6 +195,10 @@ export interface PartRequest {
   data: Uint8Array;
 }
 export type PartResult = { id: number; ok: true; part: EncodedPart } | { id: number; ok: false; message: string };
+/** Sent by warmEncoders: load the codec (and, for WebAssembly, instantiate it) before any part. */
+export interface WarmRequest {
+  warm: PartCodec;
+}
 
 /**
  * Parts on `size` worker threads. A worker that cannot start or dies (a bundle without
@@ -168,9 +247,10 @@ function inWorkers(url: URL, size: number, codec: PartCodec, level: number | und
       }
     };
     const busy = new Map<Worker, number>();
+    const warmed = takeWarm(codec, url, size);
     try {
       for (let i = 0; i < size; i++) {
-        const w = startWorker(url);
+        const w = warmed[i] ?? startWorker(url);
         pool.add(w);
         w.on('message', (r: PartResult) => {
           if (settled || fallback) return;

@@ -3,12 +3,18 @@
  * by transfer.
  */
 import { parentPort } from 'node:worker_threads';
-import { type PartRequest, type PartResult, encodePart } from './encode-parts.js';
+import { type PartRequest, type PartResult, type WarmRequest, encodePart } from './encode-parts.js';
 import { describe } from './fail.js';
 
 const port = parentPort;
 if (port) {
-  port.on('message', (msg: PartRequest) => {
+  port.on('message', (msg: PartRequest | WarmRequest) => {
+    if ('warm' in msg) {
+      // Load the encoder now; a tiny part is enough to instantiate WebAssembly and import the
+      // codec's modules. Failures surface (or not) with the first real part.
+      encodePart(msg.warm, undefined, new Uint8Array(64)).catch(() => {});
+      return;
+    }
     encodePart(msg.codec, msg.level, msg.data).then(
       (part) => {
         const bytes = part.kind === 'stream' ? part.data : part.block.stream;

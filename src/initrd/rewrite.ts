@@ -4,7 +4,7 @@
  * with `append`, keep the whole input and append one small segment with what the edits changed.
  */
 import { checkEncodeLevel, encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
-import type { EncodePartsOptions } from '../compress/encode-parts.js';
+import { dropWarm, type EncodePartsOptions, warmEncoders } from '../compress/encode-parts.js';
 import { compressArchive } from './compress.js';
 import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
 import { ExtimgError } from '../errors.js';
@@ -179,8 +179,23 @@ function pad4(length: number): Uint8Array {
 }
 
 export async function rewriteInitrd(data: Uint8Array, opts: RewriteOptions): Promise<RewriteResult> {
+  try {
+    return await rewrite(data, opts);
+  } finally {
+    dropWarm();
+  }
+}
+
+async function rewrite(data: Uint8Array, opts: RewriteOptions): Promise<RewriteResult> {
   const { origin } = opts;
-  const segments = await scanSegments(data, origin);
+  // A full rewrite compresses the main segment in parts on worker threads: start them now, so
+  // they load while this thread decodes (for 'same', as soon as the scan meets the codec).
+  const warmFor = (c: string): void => {
+    if (!opts.append && (ENCODE_CODECS as readonly string[]).includes(c)) warmEncoders(c as EncodeCodec, opts.parts);
+  };
+  const same = opts.compress === undefined || opts.compress === 'same';
+  if (opts.compress !== undefined && opts.compress !== 'same') warmFor(opts.compress);
+  const segments = await scanSegments(data, origin, same ? { onCompressed: warmFor } : {});
   let main = segments[segments.length - 1]!;
   for (const s of segments) if (s.compression !== 'none') main = s;
   const codec = opts.compress === undefined || opts.compress === 'same' ? codecOf(main, origin) : opts.compress;

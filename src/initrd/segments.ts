@@ -242,7 +242,7 @@ function readUncompressed(data: Uint8Array, pos: number, origin: string): { entr
 }
 
 /** Every segment of an initrd, in file order. */
-export async function scanSegments(data: Uint8Array, origin: string): Promise<Segment[]> {
+export async function scanSegments(data: Uint8Array, origin: string, hooks: { onCompressed?: (codec: Codec) => void } = {}): Promise<Segment[]> {
   const segments: Segment[] = [];
   let pos = 0;
   while (pos < data.length) {
@@ -277,6 +277,7 @@ export async function scanSegments(data: Uint8Array, origin: string): Promise<Se
     }
     if (codec === 'lzo') throw fail('EFORMAT', origin, 'lzo compression is not supported', pos, { codec });
     if (codec === 'lz4-frame') throw fail('EFORMAT', origin, 'lz4 frame format; the kernel reads only the legacy format (lz4 -l)', pos, { codec });
+    hooks.onCompressed?.(codec);
     // A stream that stops between entries, directly followed by another of the same codec: the
     // archive goes on there (extimg writes large archives so, one gzip member / zstd frame /
     // bzip2 stream per part). The kernel unpacks each stream in turn with the same state; here
