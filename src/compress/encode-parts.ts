@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { ExtimgError } from '../errors.js';
 import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
 import { describe } from './fail.js';
-import { startWorker } from './pool.js';
+import { startWorker } from '../io/threads.js';
 import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 

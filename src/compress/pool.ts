@@ -9,7 +9,8 @@
  * job of each other (LPT scheduling).
  */
 import { availableParallelism, cpus } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../io/threads.js';
 import { type ErrorCode, ExtimgError } from '../errors.js';
 import { type Codec, DETECT_BYTES, detectCodec } from './detect.js';
 import { type Decompressed, decompressAuto } from './decompress.js';
@@ -51,36 +52,7 @@ export function ownsBuffer(a: Uint8Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer);
 }
 
-/** Node options a Worker refused with ERR_WORKER_INVALID_EXEC_ARGV in this process. */
-const refusedArgs = new Set<string>();
-
-/**
- * The parent's Node options for a worker, minus those a worker cannot take: `--input-type`
- * (it only applies to code given with -e or on stdin, and a worker given it dies) and the ones
- * a Worker constructor refused before (V8 and per-process options such as
- * `--max-old-space-size=4096`, `--stack-size`, `--trace-gc`).
- */
-export function workerExecArgv(): string[] {
-  return process.execArgv.filter((a) => !a.startsWith('--input-type') && !refusedArgs.has(a));
-}
-
-/**
- * A worker for `url` with the parent's Node options it can take. Node refuses V8 options in an
- * explicit execArgv and names them in its message; those are left out and the worker started
- * again (with no options at all if the message cannot be read). Other failures are thrown.
- */
-export function startWorker(url: URL): Worker {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return new Worker(url, { execArgv: workerExecArgv() });
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || attempt >= 2) throw e;
-      const named = /flags: (.+)$/.exec((e as Error).message)?.[1]?.split(', ') ?? [];
-      const known = attempt === 0 ? named.filter((a) => process.execArgv.includes(a)) : [];
-      for (const a of known.length > 0 ? known : process.execArgv) refusedArgs.add(a);
-    }
-  }
-}
+export { startWorker, workerExecArgv } from '../io/threads.js';
 
 /** The compiled worker next to this module, or undefined when running from .ts sources. */
 function workerUrl(): URL | undefined {

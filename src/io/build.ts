@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
 import { buildImage, buildImageAsync } from '../ext/writer.js';
 import type { Tree } from '../tree/tree.js';
@@ -6,13 +7,23 @@ import { MemorySink } from './memory.js';
 
 export interface BuildToFileOptions extends BuildOptions, FileSinkOptions {}
 
+/** Write-behind pays where a second core can take the kernel's copying (and the image is large). */
+function background(options: FileSinkOptions): boolean | 'auto' {
+  if (options.background !== undefined) return options.background;
+  try {
+    return availableParallelism() > 1 ? 'auto' : false;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Build the image of `tree` into the file `path`, atomically (temp file + rename): on any error
  * no partial image and no temp file remain, and an existing `path` is left as it was.
  */
 export function buildToFile(tree: Tree, path: string, options: BuildToFileOptions = {}): BuildResult {
-  const { fsync, ...buildOptions } = options;
-  return withFileSink(path, (sink) => buildImage(tree, sink, buildOptions), { fsync: fsync ?? false });
+  const { fsync, background: _bg, ...buildOptions } = options;
+  return withFileSink(path, (sink) => buildImage(tree, sink, buildOptions), { fsync: fsync ?? false, background: background(options) });
 }
 
 /**
@@ -21,9 +32,9 @@ export function buildToFile(tree: Tree, path: string, options: BuildToFileOption
  * so that Ctrl-C leaves no output behind.
  */
 export async function buildToFileAsync(tree: Tree, path: string, options: BuildToFileOptions = {}, signal?: AbortSignal): Promise<BuildResult> {
-  const { fsync, ...buildOptions } = options;
+  const { fsync, background: _bg, ...buildOptions } = options;
   checkTarget(path);
-  const sink = new FileSink(path, { fsync: fsync ?? false });
+  const sink = new FileSink(path, { fsync: fsync ?? false, background: background(options) });
   const onAbort = (): void => sink.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -4,11 +4,24 @@ import * as nodePath from 'node:path';
 import { ExtimgError } from '../errors.js';
 import { fsError } from './fs-error.js';
 import type { ImageSink } from './sink.js';
+import { WriteBehind } from './write-behind.js';
+import { writeAll } from './write-ring.js';
 
 export interface FileSinkOptions {
   /** fsync the image and its directory before the rename (slower; survives a power cut). */
   fsync?: boolean;
+  /**
+   * Write on a helper thread while the caller goes on (write-behind.ts). 'auto': only for
+   * images of 1 GiB and more (setSize), where the kernel's copying is long enough to be worth a
+   * thread (2 GiB tree: 1.5 s -> 1.3 s; a 263 MiB image: no gain, the thread's start-up
+   * costs more). Default false here; buildToFile and buildToFileAsync use 'auto' on more than
+   * one core.
+   */
+  background?: boolean | 'auto';
 }
+
+/** Image size from which background: 'auto' writes on a helper thread. */
+export const BACKGROUND_MIN_BYTES = 1 << 30;
 
 /**
  * Writes the image to a temp file beside the target (`.<name>.<pid>.<random>.tmp`, same
@@ -21,6 +34,8 @@ export class FileSink implements ImageSink {
   private fd: number | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private readonly fsync: boolean;
+  private behind: WriteBehind | undefined;
+  private readonly background: boolean | 'auto';
 
   constructor(path: string, options: FileSinkOptions = {}) {
     this.path = path;
@@ -33,6 +48,8 @@ export class FileSink implements ImageSink {
     } catch (e) {
       throw fileError(path, 'cannot create the output', e);
     }
+    this.background = options.background ?? false;
+    if (this.background === true) this.behind = WriteBehind.start(this.fd);
   }
 
   setSize(bytes: number): void {
@@ -42,15 +59,14 @@ export class FileSink implements ImageSink {
     } catch (e) {
       throw fileError(this.path, `cannot make a ${bytes}-byte file`, e);
     }
+    if (this.background === 'auto' && bytes >= BACKGROUND_MIN_BYTES && !this.behind) this.behind = WriteBehind.start(this.openFd());
   }
 
   write(offset: number, data: Uint8Array): void {
     const fd = this.openFd();
-    let done = 0;
     try {
-      while (done < data.length) {
-        done += fs.writeSync(fd, data, done, data.length - done, offset + done);
-      }
+      if (this.behind) this.behind.write(offset, data);
+      else writeAll(fd, data, offset);
     } catch (e) {
       throw fileError(this.path, 'write failed', e);
     }
@@ -59,6 +75,13 @@ export class FileSink implements ImageSink {
   /** Close and rename into place. On failure the temp is removed and the target left as it was. */
   commit(): void {
     const fd = this.openFd();
+    try {
+      this.behind?.close(true);
+    } catch (e) {
+      this.abort();
+      throw fileError(this.path, 'write failed', e);
+    }
+    this.behind = undefined;
     try {
       if (this.fsync) fs.fsyncSync(fd);
       this.fd = undefined;
@@ -76,6 +99,13 @@ export class FileSink implements ImageSink {
   abort(): void {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    // The helper thread stops before the fd it writes to is closed.
+    try {
+      this.behind?.close(false);
+    } catch {
+      // Failing already.
+    }
+    this.behind = undefined;
     if (this.fd !== undefined) {
       try {
         fs.closeSync(this.fd);
