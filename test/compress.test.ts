@@ -7,7 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
@@ -473,5 +474,36 @@ describe('decompressMany', () => {
       err = e;
     }
     expect((err as ExtimgError).message).toMatch(/^first\.xz: truncated xz stream/);
+
+    // Every worker dies on its first job: the jobs no worker got to that come before the failure
+    // are decoded here, so the first failure in job order is still the one reported.
+    const dying = join(mkdtempSync(join(tmpdir(), 'extimg-pool-')), 'dying-worker.mjs');
+    writeFileSync(dying, "import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => process.exit(3));");
+    err = undefined;
+    try {
+      await dist.decompressMany(
+        [
+          { data: compressWith('xz', SMALL).subarray(0, 40), origin: 'first.xz' },
+          { data: compressWith('gzip', SMALL), origin: 'good.gz' },
+          { data: compressWith('gzip', cat(MEDIUM, MEDIUM)), origin: 'big.gz' },
+        ],
+        { workers: 1, workerUrl: pathToFileURL(dying) },
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ExtimgError).message).toMatch(/^first\.xz: truncated xz stream/);
+    // No corrupt job: the crashed one is reported (its input went to the dead worker), after the
+    // ones it never took were decoded here without error.
+    const survivors = await dist.decompressMany(
+      [
+        { data: compressWith('gzip', SMALL), origin: 'a.gz' },
+        { data: compressWith('xz', MEDIUM), origin: 'b.xz' },
+        { data: compressWith('gzip', SMALL), origin: 'c.gz' },
+      ],
+      { workers: 1, workerUrl: pathToFileURL(dying), transferInputs: false },
+    ).catch((e: unknown) => e);
+    expect(survivors).toBeInstanceOf(Error);
+    expect((survivors as ExtimgError).message).toMatch(/^b\.xz: decompression worker failed: exited with code 3/);
   });
 });

@@ -51,7 +51,7 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<number> {
       ctx.stdout.write(GLOBAL_HELP);
       return 0;
     }
-    const cmd = COMMANDS[topic];
+    const cmd = Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined;
     if (!cmd) throw usageError(`unknown command '${topic}'`);
     ctx.stdout.write(cmd.help);
     return 0;

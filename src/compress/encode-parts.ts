@@ -91,7 +91,7 @@ function defaultWorkerUrl(): URL | undefined {
 export function warmEncoders(codec: EncodeCodec, options: Pick<EncodePartsOptions, 'workers' | 'workerUrl'> = {}): void {
   const url = options.workerUrl ?? defaultWorkerUrl();
   const size = Math.min(options.workers ?? MAX_WORKERS, MAX_WORKERS, cores());
-  if (!splits(codec) || url === undefined || size < 2) return;
+  if (!splits(codec) || url === undefined || size < 2) return dropWarm();
   if (warm && warm.codec === codec && warm.url === url.href) return;
   dropWarm();
   const workers: WarmWorker[] = [];

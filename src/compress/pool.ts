@@ -30,6 +30,8 @@ export interface DecompressManyOptions {
    * become detached, length 0, in the caller). Default true; false copies them.
    */
   transferInputs?: boolean;
+  /** The worker module (tests use one that dies); default worker.js beside this module. */
+  workerUrl?: URL;
 }
 
 /** Messages between pool.ts and worker.ts. */
@@ -89,7 +91,7 @@ export async function decompressMany(jobs: readonly DecompressJob[], options: De
     if (detectCodec(job.data.subarray(0, DETECT_BYTES)) === undefined) results[i] = { codec: undefined, data: job.data };
     else pending.push(i);
   });
-  const url = workerUrl();
+  const url = options.workerUrl ?? workerUrl();
   const size = Math.min(options.workers ?? MAX_WORKERS, cores(), pending.length, MAX_WORKERS);
   if (pending.length <= 1 || size < 1 || url === undefined) {
     for (const i of pending) results[i] = await decompressAuto(jobs[i].data, jobs[i].origin);
@@ -107,6 +109,7 @@ class WorkerPool {
   private next = 0;
   private running = 0;
   private readonly sent = new Set<ArrayBufferLike>();
+  private readonly started = new Set<number>();
   private resolve: () => void = () => {};
 
   constructor(
@@ -136,6 +139,18 @@ class WorkerPool {
     }
     await done;
     await Promise.all(workers.map((w) => w.terminate()));
+    // Every worker died with jobs left: those before the first failure (in job order) are
+    // decoded here, so the error reported is still the one a one-by-one run would give.
+    for (const id of [...this.pending].sort((a, b) => a - b)) {
+      if (this.started.has(id)) continue;
+      if (this.failures.size > 0 && id >= Math.min(...this.failures.keys())) break;
+      try {
+        this.results[id] = await decompressAuto(this.jobs[id].data, this.jobs[id].origin);
+      } catch (e) {
+        if (!(e instanceof ExtimgError)) throw e;
+        this.failures.set(id, e);
+      }
+    }
     if (this.failures.size > 0) throw this.failures.get(Math.min(...this.failures.keys()));
     return true;
   }
@@ -150,6 +165,7 @@ class WorkerPool {
       const id = this.nextJob();
       if (id < 0) return this.finishIfIdle();
       current = id;
+      this.started.add(id);
       this.running++;
       const job = this.jobs[current];
       const data = this.prepare(job.data);

@@ -101,7 +101,7 @@ export class WriteBehind {
       this.meta[slot * 2 + 1] = n;
       this.head++;
       Atomics.store(this.control, C.HEAD, this.head);
-      Atomics.notify(this.control, C.HEAD);
+      this.ring();
       done += n;
     }
   }
@@ -109,7 +109,7 @@ export class WriteBehind {
   /** Wait until every queued write is on the file (or has failed: thrown here). */
   drain(): void {
     this.check();
-    if (this.direct || this.take()) return;
+    if (this.direct || this.take(true)) return;
     for (;;) {
       const tail = Atomics.load(this.control, C.TAIL);
       if (tail === this.head) break;
@@ -117,6 +117,11 @@ export class WriteBehind {
       Atomics.wait(this.control, C.TAIL, tail, 50);
     }
     this.check();
+  }
+
+  private ring(): void {
+    Atomics.add(this.control, C.BELL, 1);
+    Atomics.notify(this.control, C.BELL);
   }
 
   /**
@@ -130,21 +135,32 @@ export class WriteBehind {
       if (flush) this.drain();
     } finally {
       this.closed = true;
-      if (!this.direct && !this.take()) {
-        Atomics.store(this.control, C.STOP, 1);
-        Atomics.notify(this.control, C.HEAD);
-        while (Atomics.load(this.control, C.STOPPED) === 0) Atomics.wait(this.control, C.STOPPED, 0, 50);
+      try {
+        // Unflushed (the output is dropped): an unclaimed ring is taken back without writing it.
+        if (!this.direct && !this.take(flush)) {
+          Atomics.store(this.control, C.STOP, 1);
+          this.ring();
+          while (Atomics.load(this.control, C.STOPPED) === 0) Atomics.wait(this.control, C.STOPPED, 0, 50);
+        }
+      } finally {
+        void this.worker?.terminate();
+        this.worker = undefined;
+        this.port.close();
       }
-      void this.worker?.terminate();
-      this.worker = undefined;
-      this.port.close();
     }
   }
 
   /** Throw the worker's write error, if one came (and again on every later call). */
   private check(): void {
     if (this.failure) throw this.failure;
-    if (Atomics.load(this.control, C.FAILED) === 0) return;
+    if (this.closed) throw new Error('write-behind used after close');
+    if (Atomics.load(this.control, C.FAILED) === 0) {
+      // A worker that stopped with writes outstanding and no error to show (it cannot, short of
+      // a crash) must not leave us waiting for it.
+      if (Atomics.load(this.control, C.STOPPED) === 0 || Atomics.load(this.control, C.TAIL) === this.head) return;
+      this.failure = new Error('the write thread stopped before its writes were done');
+      throw this.failure;
+    }
     const m = receiveMessageOnPort(this.port)?.message as WriteFailure | undefined;
     const e = new Error(m?.message ?? 'write failed') as NodeJS.ErrnoException;
     if (m?.code) e.code = m.code;
@@ -153,15 +169,16 @@ export class WriteBehind {
   }
 
   /**
-   * If the worker has not claimed the ring yet, take it: write what is queued here and go
-   * direct. True when this thread now owns the writes.
+   * If the worker has not claimed the ring yet, take it: write what is queued here (unless
+   * `writeQueued` is false: the output is being dropped) and go direct. True when this thread
+   * now owns the writes.
    */
-  private take(): boolean {
+  private take(writeQueued = true): boolean {
     const owner = Atomics.compareExchange(this.control, C.OWNER, 0, 2);
     if (owner === 1) return false;
     if (!this.direct) {
       this.direct = true;
-      for (let i = Atomics.load(this.control, C.TAIL); i < this.head; i++) {
+      for (let i = Atomics.load(this.control, C.TAIL); writeQueued && i < this.head; i++) {
         const slot = i % this.slots;
         const n = this.meta[slot * 2 + 1]!;
         writeAll(this.fd, this.data.subarray(slot * this.slotBytes, slot * this.slotBytes + n), this.meta[slot * 2]!);

@@ -19,6 +19,8 @@ export const C = {
   STOPPED: 4,
   /** 1: a write failed; its error is waiting on the port. */
   FAILED: 5,
+  /** Bumped by the writer thread on every new slot and on a stop request: the worker sleeps on it. */
+  BELL: 6,
 } as const;
 export const CONTROL_WORDS = 8;
 

@@ -16,10 +16,13 @@ if (d) {
     let tail = 0;
     try {
       for (;;) {
+        // Read the bell before looking: a slot or stop request after this read changes it, so
+        // the wait below returns at once instead of sleeping through it.
+        const bell = Atomics.load(control, C.BELL);
         if (Atomics.load(control, C.STOP) !== 0) break;
         const head = Atomics.load(control, C.HEAD);
         if (tail === head) {
-          Atomics.wait(control, C.HEAD, head, 1000);
+          Atomics.wait(control, C.BELL, bell, 1000);
           continue;
         }
         const slot = tail % d.slots;
@@ -32,8 +35,11 @@ if (d) {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const failure: WriteFailure = { message: err?.message ?? String(e), ...(err?.code ? { code: err.code } : {}) };
-      d.port.postMessage(failure);
-      Atomics.store(control, C.FAILED, 1);
+      try {
+        d.port.postMessage(failure);
+      } finally {
+        Atomics.store(control, C.FAILED, 1);
+      }
       Atomics.notify(control, C.TAIL);
     } finally {
       Atomics.store(control, C.STOPPED, 1);
