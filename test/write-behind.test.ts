@@ -49,46 +49,35 @@ const WRITES = `
 `;
 
 describe('write-behind (compiled)', () => {
-  it('writes in order on the helper thread: the same file as plain pwrites, rewrites included', () => {
-    const a = path.join(work, 'a.img');
-    const b = path.join(work, 'b.img');
+  /** WRITES through plain pwrites and through WriteBehind(options); both files, and `threaded`. */
+  function sameAsPlain(name: string, options: string, settle: boolean): { threaded: unknown; same: boolean } {
+    const a = path.join(work, `${name}-plain.img`);
+    const b = path.join(work, `${name}-behind.img`);
     const out = runScript(`
       ${WRITES}
       const fa = fs.openSync(${JSON.stringify(a)}, 'w');
       for (const [o, d] of writes) writeAll(fa, d, o);
       fs.closeSync(fa);
       const fb = fs.openSync(${JSON.stringify(b)}, 'w');
-      const wb = WriteBehind.start(fb, { slots: 3, slotBytes: 65536 });
-      // Give the thread time to claim the ring, so this case exercises it.
-      await new Promise((r) => setTimeout(r, 500));
+      const wb = WriteBehind.start(fb, ${options});
+      ${settle ? 'await new Promise((r) => setTimeout(r, 500)); // time to claim the ring' : ''}
       for (const [o, d] of writes) wb.write(o, d);
       out.threaded = wb.threaded;
       wb.close(true);
       fs.closeSync(fb);
     `);
-    expect(out).toEqual({ threaded: true });
-    expect(fs.readFileSync(b).equals(fs.readFileSync(a))).toBe(true);
+    return { threaded: out['threaded'], same: fs.readFileSync(b).equals(fs.readFileSync(a)) };
+  }
+
+  it('writes in order on the helper thread: the same file as plain pwrites, rewrites included', () => {
+    expect(sameAsPlain('claimed', '{ slots: 3, slotBytes: 65536 }', true)).toEqual({ threaded: true, same: true });
   });
 
   it('a helper that never claims the ring: this thread takes it back when it fills, same file', () => {
-    const a = path.join(work, 'c.img');
-    const b = path.join(work, 'd.img');
     const idle = path.join(work, 'idle-worker.mjs');
     fs.writeFileSync(idle, 'setTimeout(() => {}, 60000);');
-    const out = runScript(`
-      ${WRITES}
-      const fa = fs.openSync(${JSON.stringify(a)}, 'w');
-      for (const [o, d] of writes) writeAll(fa, d, o);
-      fs.closeSync(fa);
-      const fb = fs.openSync(${JSON.stringify(b)}, 'w');
-      const wb = WriteBehind.start(fb, { slots: 2, slotBytes: 65536, workerUrl: pathToFileURL(${JSON.stringify(idle)}) });
-      for (const [o, d] of writes) wb.write(o, d);
-      out.threaded = wb.threaded;
-      wb.close(true);
-      fs.closeSync(fb);
-    `);
-    expect(out).toEqual({ threaded: false });
-    expect(fs.readFileSync(b).equals(fs.readFileSync(a))).toBe(true);
+    const options = `{ slots: 2, slotBytes: 65536, workerUrl: pathToFileURL(${JSON.stringify(idle)}) }`;
+    expect(sameAsPlain('unclaimed', options, false)).toEqual({ threaded: false, same: true });
   });
 
   it('a failed write (ENOSPC on /dev/full) is thrown by a later call, and again after', () => {
