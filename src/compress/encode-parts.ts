@@ -9,12 +9,11 @@
  * one native multi-threaded frame on Node >= 22.15); parts run in this thread when no worker can
  * be started or one dies (and from TypeScript sources, as under vitest).
  */
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ExtimgError } from '../errors.js';
 import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
 import { describe } from './fail.js';
-import { startWorker } from '../io/threads.js';
+import { cores, startWorker } from '../io/threads.js';
 import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 
@@ -173,13 +172,6 @@ function unreachable(): never {
   throw new Error('encode-parts: a part came back in the wrong form');
 }
 
-function cores(): number {
-  try {
-    return availableParallelism();
-  } catch {
-    return 1;
-  }
-}
 
 async function inThread(codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
   const out: EncodedPart[] = [];

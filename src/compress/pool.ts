@@ -8,9 +8,8 @@
  * worker decoding it while the other idles; largest first ends the workers within one small
  * job of each other (LPT scheduling).
  */
-import { availableParallelism, cpus } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../io/threads.js';
+import { cores, startWorker } from '../io/threads.js';
 import { type ErrorCode, ExtimgError } from '../errors.js';
 import { type Codec, DETECT_BYTES, detectCodec } from './detect.js';
 import { type Decompressed, decompressAuto } from './decompress.js';
@@ -54,8 +53,6 @@ export function ownsBuffer(a: Uint8Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer);
 }
 
-export { startWorker, workerExecArgv } from '../io/threads.js';
-
 /** The compiled worker next to this module, or undefined when running from .ts sources. */
 function workerUrl(): URL | undefined {
   const here = import.meta.url;
@@ -68,13 +65,6 @@ export function workersAvailable(): boolean {
   return workerUrl() !== undefined;
 }
 
-function cores(): number {
-  try {
-    return availableParallelism();
-  } catch {
-    return cpus().length || 1;
-  }
-}
 
 /**
  * Detect and decompress every job (like decompressAuto), in parallel when it pays. When no

@@ -1,20 +1,16 @@
-import { availableParallelism } from 'node:os';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
 import { buildImage, buildImageAsync } from '../ext/writer.js';
 import type { Tree } from '../tree/tree.js';
 import { checkTarget, FileSink, withFileSink, type FileSinkOptions } from './file.js';
 import { MemorySink } from './memory.js';
+import { cores } from './threads.js';
 
 export interface BuildToFileOptions extends BuildOptions, FileSinkOptions {}
 
 /** Write-behind pays where a second core can take the kernel's copying (and the image is large). */
 function background(options: FileSinkOptions): boolean | 'auto' {
   if (options.background !== undefined) return options.background;
-  try {
-    return availableParallelism() > 1 ? 'auto' : false;
-  } catch {
-    return false;
-  }
+  return cores() > 1 ? 'auto' : false;
 }
 
 /**

@@ -1,8 +1,18 @@
 /**
- * Node adapter: starting worker threads with the parent's Node options (shared by the
- * decompression pool, the part encoders and the write-behind thread).
+ * Node adapter: how many cores, and starting worker threads with the parent's Node options
+ * (shared by the decompression pool, the part encoders and the write-behind thread).
  */
+import { availableParallelism, cpus } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/** Cores this process may use (1 when Node cannot tell). */
+export function cores(): number {
+  try {
+    return availableParallelism();
+  } catch {
+    return cpus().length || 1;
+  }
+}
 
 /** Node options a Worker refused with ERR_WORKER_INVALID_EXEC_ARGV in this process. */
 const refusedArgs = new Set<string>();
