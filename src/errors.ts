@@ -19,11 +19,20 @@ export type ErrorCode =
   | 'EFORMAT' // not an archive or compressed stream we know, or an unsupported variant
   | 'ECORRUPT'; // a truncated or corrupt archive, compressed stream or header (data names where)
 
+/**
+ * Control characters (from names inside archives, host paths) written as escapes, so a message
+ * stays one line whatever it quotes: a newline as `\n`, a tab as `\t`, others as `\xNN`.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export class ExtimgError extends Error {
   readonly code: ErrorCode;
   readonly data: Record<string, unknown>;
+  /** `data` keeps values as they are; the message has control characters escaped (escapeControls). */
   constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}) {
-    super(message);
+    super(escapeControls(message));
     this.name = 'ExtimgError';
     this.code = code;
     this.data = data;

@@ -257,6 +257,22 @@ describe('initrd scanSegments: refusals are one line with the offset', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
   }
 
+  it('a name with a newline or other control bytes stays one line in the message (escaped), raw in data', async () => {
+    // Found by the mutation fuzz below (seed 1142071762): an inserted "\n" in a name, then a cut.
+    const cpio = writeNewc([{ name: 'conf/a\nb\x01', mode: 0o100644, data: new Uint8Array(100) }]);
+    let err: unknown;
+    try {
+      await scanSegments(cpio.subarray(0, 140), 'cut.cpio');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ExtimgError);
+    const e = err as ExtimgError;
+    expect(e.message).not.toMatch(/[\x00-\x1f\x7f]/);
+    expect(e.message).toContain("(entry 'conf/a\\nb\\x01')");
+    expect(e.data['entry']).toBe('conf/a\nb\x01');
+  });
+
   const runs = IN_CI ? 400 : 150;
   it('fuzz: random bytes, with and without magics', async () => {
     const magics = [[], [0x30, 0x37, 0x30, 0x37, 0x30, 0x31], [0x1f, 0x8b, 8], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0], [0x28, 0xb5, 0x2f, 0xfd], [0x02, 0x21, 0x4c, 0x18], [0x42, 0x5a, 0x68, 0x39], [0x5d, 0, 0, 0x80, 0]];
