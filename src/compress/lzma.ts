@@ -16,8 +16,6 @@ export const MATCH_MIN_LEN = 2;
 export const END_POS_MODEL_INDEX = 14;
 export const NUM_FULL_DISTANCES = 128;
 export const NUM_ALIGN_BITS = 4;
-/** XOR with this turns an unsigned comparison of int32 bit patterns into a signed one. */
-const SIGN = -0x80000000;
 /** The longest match: what `out` must have room for beyond the stop position. */
 export const MATCH_LEN_MAX = 273;
 
@@ -63,8 +61,10 @@ export class LzmaDecoder {
   pb = 0;
   private probs = new Uint16Array(LITERAL + 0x300);
 
-  // Range coder: range and code are unsigned 32-bit values held as int32 bit patterns (compared
-  // with the sign bit flipped), which V8 keeps in registers where uint32 would become doubles.
+  // Range coder: range and code are unsigned 32-bit values held as int32 bit patterns, which V8
+  // keeps in registers where uint32 values could become doubles; they are compared as
+  // `(a >>> 0) < (b >>> 0)`, which V8 compiles to one unsigned compare (shorter code than
+  // flipping both sign bits, and measured no slower).
   private range = 0;
   private code = 0;
   input: Uint8Array = new Uint8Array(0);
@@ -162,7 +162,7 @@ export class LzmaDecoder {
       i = IS_MATCH + (state << 4) + posState;
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
+      if ((code >>> 0) < (bound >>> 0)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
         if (range >>> 24 === 0) {
@@ -189,7 +189,7 @@ export class LzmaDecoder {
             i = base + offs + matchBit + sym;
             p = probs[i];
             bound = Math.imul(range >>> 11, p);
-            const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+            const bit = +((code >>> 0) >= (bound >>> 0));
             const mask = -bit;
             range = (bound + ((range - bound - bound) & mask)) | 0;
             code = (code - (bound & mask)) | 0;
@@ -206,7 +206,7 @@ export class LzmaDecoder {
             i = base + sym;
             p = probs[i];
             bound = Math.imul(range >>> 11, p);
-            const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+            const bit = +((code >>> 0) >= (bound >>> 0));
             const mask = -bit;
             range = (bound + ((range - bound - bound) & mask)) | 0;
             code = (code - (bound & mask)) | 0;
@@ -236,7 +236,7 @@ export class LzmaDecoder {
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
       let isRep: boolean;
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
+      if ((code >>> 0) < (bound >>> 0)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
         isRep = false;
@@ -263,7 +263,7 @@ export class LzmaDecoder {
         p = probs[i];
         bound = Math.imul(range >>> 11, p);
         let g0: number;
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
+        if ((code >>> 0) < (bound >>> 0)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
           g0 = 0;
@@ -283,7 +283,7 @@ export class LzmaDecoder {
           p = probs[i];
           bound = Math.imul(range >>> 11, p);
           let long: number;
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
+          if ((code >>> 0) < (bound >>> 0)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
             long = 0;
@@ -311,7 +311,7 @@ export class LzmaDecoder {
           p = probs[i];
           bound = Math.imul(range >>> 11, p);
           let g1: number;
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
+          if ((code >>> 0) < (bound >>> 0)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
             g1 = 0;
@@ -333,7 +333,7 @@ export class LzmaDecoder {
             p = probs[i];
             bound = Math.imul(range >>> 11, p);
             let g2: number;
-            if ((code ^ SIGN) < (bound ^ SIGN)) {
+            if ((code >>> 0) < (bound >>> 0)) {
               range = bound;
               probs[i] = p + ((2048 - p) >>> 5);
               g2 = 0;
@@ -369,7 +369,7 @@ export class LzmaDecoder {
       i = lenBase + LEN_CHOICE;
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
+      if ((code >>> 0) < (bound >>> 0)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
         treeBase = lenBase + LEN_LOW + (posState << 3);
@@ -386,7 +386,7 @@ export class LzmaDecoder {
         i = lenBase + LEN_CHOICE2;
         p = probs[i];
         bound = Math.imul(range >>> 11, p);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
+        if ((code >>> 0) < (bound >>> 0)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
           treeBase = lenBase + LEN_MID + (posState << 3);
@@ -410,7 +410,7 @@ export class LzmaDecoder {
         i = treeBase + m;
         p = probs[i];
         bound = Math.imul(range >>> 11, p);
-        const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+        const bit = +((code >>> 0) >= (bound >>> 0));
         const mask = -bit;
         range = (bound + ((range - bound - bound) & mask)) | 0;
         code = (code - (bound & mask)) | 0;
@@ -431,7 +431,7 @@ export class LzmaDecoder {
           i = slotBase + m;
           p = probs[i];
           bound = Math.imul(range >>> 11, p);
-          const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+          const bit = +((code >>> 0) >= (bound >>> 0));
           const mask = -bit;
           range = (bound + ((range - bound - bound) & mask)) | 0;
           code = (code - (bound & mask)) | 0;
@@ -479,7 +479,7 @@ export class LzmaDecoder {
             i = revBase + m;
             p = probs[i];
             bound = Math.imul(range >>> 11, p);
-            const bit = +((code ^ SIGN) >= (bound ^ SIGN));
+            const bit = +((code >>> 0) >= (bound >>> 0));
             const mask = -bit;
             range = (bound + ((range - bound - bound) & mask)) | 0;
             code = (code - (bound & mask)) | 0;
