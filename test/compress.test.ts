@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -505,5 +505,50 @@ describe('decompressMany', () => {
     ).catch((e: unknown) => e);
     expect(survivors).toBeInstanceOf(Error);
     expect((survivors as ExtimgError).message).toMatch(/^b\.xz: decompression worker failed: exited with code 3/);
+  });
+
+  it('warm decode workers are taken by the next decompressMany, dead or dropped ones are not', { timeout: 60_000 }, async (ctx) => {
+    const entry = join(root, 'dist', 'compress', 'index.js');
+    requireJudge(ctx, existsSync(entry) ? undefined : 'dist/compress/index.js not built (tsc failed?)', 'warm worker pool');
+    const dist = (await import(pathToFileURL(entry).href)) as typeof import('../src/compress/index.js');
+    const { cores } = (await import(pathToFileURL(join(root, 'dist', 'io', 'threads.js')).href)) as typeof import('../src/io/threads.js');
+    const want = Math.min(cores(), 3, 4);
+    const jobs = (): { data: Uint8Array; origin: string }[] => [
+      { data: compressWith('xz', SMALL), origin: 'a.xz' },
+      { data: compressWith('gzip', MEDIUM), origin: 'b.gz' },
+      { data: compressWith('zstd', SMALL), origin: 'c.zst' },
+    ];
+    const check = (r: { data: Uint8Array }[]): void => expect(r.map((x) => sha(x.data))).toEqual([sha(SMALL), sha(MEDIUM), sha(SMALL)]);
+
+    // Taken: as many as the pool wants (none on one core, where warming does nothing).
+    let before = dist.poolStats.warmTaken;
+    dist.warmDecoders(3);
+    check(await dist.decompressMany(jobs()));
+    expect(dist.poolStats.warmTaken - before).toBe(want >= 2 ? want : 0);
+    // Taken once: the next call starts its own.
+    before = dist.poolStats.warmTaken;
+    check(await dist.decompressMany(jobs()));
+    expect(dist.poolStats.warmTaken - before).toBe(0);
+    // Dropped: nothing left to take.
+    dist.warmDecoders(3);
+    dist.dropWarmDecoders();
+    check(await dist.decompressMany(jobs()));
+    expect(dist.poolStats.warmTaken - before).toBe(0);
+
+    // Warm workers that died before they were taken (their module exits while a marker file
+    // exists) are left out; the pool starts live ones with the same module.
+    const dir = mkdtempSync(join(tmpdir(), 'extimg-warm-'));
+    const marker = join(dir, 'die');
+    writeFileSync(marker, '');
+    const flaky = join(dir, 'flaky-worker.mjs');
+    const real = pathToFileURL(join(root, 'dist', 'compress', 'worker.js')).href;
+    writeFileSync(flaky, `import { existsSync } from 'node:fs';\nif (existsSync(${JSON.stringify(marker)})) process.exit(5);\nawait import(${JSON.stringify(real)});\n`);
+    const url = pathToFileURL(flaky);
+    dist.warmDecoders(3, { workerUrl: url });
+    await new Promise((r) => setTimeout(r, 1500)); // they load and exit
+    rmSync(marker);
+    before = dist.poolStats.warmTaken;
+    check(await dist.decompressMany(jobs(), { workerUrl: url }));
+    expect(dist.poolStats.warmTaken - before).toBe(0);
   });
 });

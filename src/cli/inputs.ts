@@ -81,20 +81,26 @@ export async function prepareInputs(inputs: readonly ResolvedInput[]): Promise<M
   const idx = inputs.flatMap((input, k) => (input.kind === 'archive' ? [k] : []));
   const out = new Map<number, Prepared>();
   if (idx.length === 0) return out;
-  const { prepareArchives } = await loadArchiveModule();
-  const files = await Promise.all(
-    idx.map(async (k) => {
-      const source = inputs[k]!.source;
-      try {
-        return { bytes: new Uint8Array(await fs.promises.readFile(source)), origin: source };
-      } catch (e) {
-        throw fsError(source, e);
-      }
-    }),
-  );
-  const prepared = await prepareArchives(files);
-  idx.forEach((k, j) => out.set(k, prepared[j]!));
-  return out;
+  const [{ prepareArchives }, pool] = await Promise.all([loadArchiveModule(), import('../compress/pool.js')]);
+  // The decompression workers load while this thread reads the files.
+  if (idx.length > 1) pool.warmDecoders(idx.length);
+  try {
+    const files = await Promise.all(
+      idx.map(async (k) => {
+        const source = inputs[k]!.source;
+        try {
+          return { bytes: new Uint8Array(await fs.promises.readFile(source)), origin: source };
+        } catch (e) {
+          throw fsError(source, e);
+        }
+      }),
+    );
+    const prepared = await prepareArchives(files);
+    idx.forEach((k, j) => out.set(k, prepared[j]!));
+    return out;
+  } finally {
+    pool.dropWarmDecoders();
+  }
 }
 
 /**

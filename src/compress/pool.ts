@@ -46,7 +46,7 @@ export type JobResult =
 const MAX_WORKERS = 4;
 
 /** Counters for tests and --debug output: how much work went to worker threads. */
-export const poolStats = { workersStarted: 0, jobsInWorkers: 0 };
+export const poolStats = { workersStarted: 0, jobsInWorkers: 0, warmTaken: 0 };
 
 /** True when the view spans its whole, unshared ArrayBuffer (so transferring it is safe). */
 export function ownsBuffer(a: Uint8Array): boolean {
@@ -58,6 +58,71 @@ function workerUrl(): URL | undefined {
   const here = import.meta.url;
   if (!here.endsWith('.js')) return undefined;
   return new URL('./worker.js', here);
+}
+
+/**
+ * Workers started ahead of need by warmDecoders: they load while the caller reads its input
+ * files (one core is idle then), and the next decompressMany with this worker module takes them.
+ * They are unref'd until taken, so an unused warm pool never keeps the process alive.
+ */
+interface WarmWorker {
+  worker: Worker;
+  dead: boolean;
+}
+let warm: { url: string; workers: WarmWorker[] } | undefined;
+
+/**
+ * Start the worker threads a coming decompressMany of about `jobs` inputs will use, now. Does
+ * nothing on one core, for fewer than two jobs, or when workers cannot run (decompressMany then
+ * starts its own or decodes here, as without warming).
+ */
+export function warmDecoders(jobs: number, options: Pick<DecompressManyOptions, 'workers' | 'workerUrl'> = {}): void {
+  const url = options.workerUrl ?? workerUrl();
+  const size = Math.min(options.workers ?? MAX_WORKERS, cores(), jobs, MAX_WORKERS);
+  if (url === undefined || size < 2) return dropWarmDecoders();
+  if (warm && warm.url === url.href && warm.workers.length >= size) return;
+  dropWarmDecoders();
+  const workers: WarmWorker[] = [];
+  for (let i = 0; i < size; i++) {
+    let worker: Worker;
+    try {
+      worker = startWorker(url);
+    } catch {
+      break;
+    }
+    poolStats.workersStarted++;
+    const w: WarmWorker = { worker, dead: false };
+    worker.unref();
+    // Until taken, a worker that fails or exits is only marked (an 'error' without a listener
+    // would be thrown in this thread).
+    worker.on('error', () => (w.dead = true));
+    worker.on('exit', () => (w.dead = true));
+    workers.push(w);
+  }
+  warm = { url: url.href, workers };
+}
+
+/** Stop warm decode workers nobody took (callers that warmed call it when done, also on errors). */
+export function dropWarmDecoders(): void {
+  for (const w of warm?.workers ?? []) void w.worker.terminate();
+  warm = undefined;
+}
+
+/** Up to `size` live warm workers for this module (the rest are stopped). */
+function takeWarm(url: URL, size: number): Worker[] {
+  if (!warm || warm.url !== url.href) return [];
+  const live = warm.workers.filter((w) => !w.dead).map((w) => w.worker);
+  warm.workers = [];
+  dropWarmDecoders();
+  for (const w of live.slice(size)) void w.terminate();
+  const taken = live.slice(0, size);
+  poolStats.warmTaken += taken.length;
+  for (const w of taken) {
+    w.removeAllListeners('error');
+    w.removeAllListeners('exit');
+    w.ref();
+  }
+  return taken;
 }
 
 /** Whether decompressMany can use worker threads in this build (false under vitest from src/). */
@@ -118,9 +183,10 @@ class WorkerPool {
       this.resolve = resolve;
     });
     const workers: Worker[] = [];
+    const warmed = takeWarm(this.url, this.size);
     for (let i = 0; i < this.size; i++) {
       try {
-        workers.push(this.spawn());
+        workers.push(this.spawn(warmed[i]));
       } catch {
         // Thread limits: the workers started take all the jobs; with none, the caller decodes.
         if (workers.length === 0) return false;
@@ -145,10 +211,10 @@ class WorkerPool {
     return true;
   }
 
-  /** A worker that takes jobs until none are left or one failed; a crash fails its job. */
-  private spawn(): Worker {
-    const worker = startWorker(this.url);
-    poolStats.workersStarted++;
+  /** A worker (a warm one, or a new one) that takes jobs until none are left or one failed; a crash fails its job. */
+  private spawn(warmed: Worker | undefined): Worker {
+    const worker = warmed ?? startWorker(this.url);
+    if (!warmed) poolStats.workersStarted++;
     let current = -1;
     const take = (): void => {
       current = -1;
