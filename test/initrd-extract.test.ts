@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
 import { run } from '../src/cli/run.js';
 import { type NewcInput, writeNewc } from '../src/ingest/cpio.js';
-import { extractSegments, manifestPathFor, type ManifestRecord } from '../src/initrd/extract.js';
+import { extractSegments, manifestPathFor, type ManifestRecord } from '../src/io/initrd-extract.js';
 import { scanSegments } from '../src/initrd/segments.js';
 import { requireJudge } from './helpers/env.js';
 import { workDir } from './helpers/image.js';

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
-import { escapeName, typeLetter } from './list.js';
-import type { Segment } from './segments.js';
+import { escapeName, typeLetter } from '../initrd/list.js';
+import type { Segment } from '../initrd/segments.js';
 
 /**
- * Extract an initrd's segments into a host directory without root, as `cpio -idm` would but
+ * Node adapter (host filesystem): extract an initrd's segments into a host directory without root, as `cpio -idm` would but
  * safely for untrusted archives: nothing is written outside DIR. Names with '..' are refused,
  * leading '/' is dropped (the kernel unpacks relative to the new root), parents are checked with
  * lstat (a symlink among them refuses the entry) and files are created with O_EXCL|O_NOFOLLOW
