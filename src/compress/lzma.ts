@@ -10,35 +10,67 @@ import { corrupt, truncated, u32le, unsupported } from './fail.js';
 import { lzmaDictPlausible } from './detect.js';
 import { ByteSink } from './sink.js';
 
-export const NUM_STATES = 12;
-export const POS_STATES_MAX = 16;
-export const MATCH_MIN_LEN = 2;
-export const END_POS_MODEL_INDEX = 14;
-export const NUM_FULL_DISTANCES = 128;
-export const NUM_ALIGN_BITS = 4;
-/** The longest match: what `out` must have room for beyond the stop position. */
-export const MATCH_LEN_MAX = 273;
+/**
+ * The model's constants and the probability layout (offsets of each group in one Uint16Array;
+ * the encoder, lzma-encode.ts, shares them). A const enum, so tsc writes the numbers into
+ * decode(): exported `const`s are read there through module cells with a TDZ check each time
+ * (V8's optimized code), in the hottest loop of the decoder.
+ */
+const enum K {
+  NUM_STATES = 12,
+  POS_STATES_MAX = 16,
+  MATCH_MIN_LEN = 2,
+  END_POS_MODEL_INDEX = 14,
+  NUM_FULL_DISTANCES = 128,
+  NUM_ALIGN_BITS = 4,
+  MATCH_LEN_MAX = 273,
+  IS_MATCH = 0,
+  IS_REP = IS_MATCH + (NUM_STATES << 4),
+  IS_REP_G0 = IS_REP + NUM_STATES,
+  IS_REP_G1 = IS_REP_G0 + NUM_STATES,
+  IS_REP_G2 = IS_REP_G1 + NUM_STATES,
+  IS_REP0_LONG = IS_REP_G2 + NUM_STATES,
+  POS_SLOT = IS_REP0_LONG + (NUM_STATES << 4),
+  SPEC_POS = POS_SLOT + (4 << 6),
+  ALIGN = SPEC_POS + NUM_FULL_DISTANCES - END_POS_MODEL_INDEX,
+  // A length decoder: choice, choice2, low[16][8], mid[16][8], high[256].
+  LEN_CHOICE = 0,
+  LEN_CHOICE2 = 1,
+  LEN_LOW = 2,
+  LEN_MID = LEN_LOW + (POS_STATES_MAX << 3),
+  LEN_HIGH = LEN_MID + (POS_STATES_MAX << 3),
+  LEN_SIZE = LEN_HIGH + 256,
+  LEN_CODER = ALIGN + (1 << NUM_ALIGN_BITS),
+  REP_LEN_CODER = LEN_CODER + LEN_SIZE,
+  LITERAL = REP_LEN_CODER + LEN_SIZE,
+}
 
-// Offsets of each probability group in one Uint16Array (the encoder, lzma-encode.ts, shares them).
-export const IS_MATCH = 0;
-export const IS_REP = IS_MATCH + (NUM_STATES << 4);
-export const IS_REP_G0 = IS_REP + NUM_STATES;
-export const IS_REP_G1 = IS_REP_G0 + NUM_STATES;
-export const IS_REP_G2 = IS_REP_G1 + NUM_STATES;
-export const IS_REP0_LONG = IS_REP_G2 + NUM_STATES;
-export const POS_SLOT = IS_REP0_LONG + (NUM_STATES << 4);
-export const SPEC_POS = POS_SLOT + (4 << 6);
-export const ALIGN = SPEC_POS + NUM_FULL_DISTANCES - END_POS_MODEL_INDEX;
-// A length decoder: choice, choice2, low[16][8], mid[16][8], high[256].
-export const LEN_CHOICE = 0;
-export const LEN_CHOICE2 = 1;
-export const LEN_LOW = 2;
-export const LEN_MID = LEN_LOW + (POS_STATES_MAX << 3);
-export const LEN_HIGH = LEN_MID + (POS_STATES_MAX << 3);
-export const LEN_SIZE = LEN_HIGH + 256;
-export const LEN_CODER = ALIGN + (1 << NUM_ALIGN_BITS);
-export const REP_LEN_CODER = LEN_CODER + LEN_SIZE;
-export const LITERAL = REP_LEN_CODER + LEN_SIZE;
+export const NUM_STATES = K.NUM_STATES;
+export const POS_STATES_MAX = K.POS_STATES_MAX;
+export const MATCH_MIN_LEN = K.MATCH_MIN_LEN;
+export const END_POS_MODEL_INDEX = K.END_POS_MODEL_INDEX;
+export const NUM_FULL_DISTANCES = K.NUM_FULL_DISTANCES;
+export const NUM_ALIGN_BITS = K.NUM_ALIGN_BITS;
+/** The longest match: what `out` must have room for beyond the stop position. */
+export const MATCH_LEN_MAX = K.MATCH_LEN_MAX;
+export const IS_MATCH = K.IS_MATCH;
+export const IS_REP = K.IS_REP;
+export const IS_REP_G0 = K.IS_REP_G0;
+export const IS_REP_G1 = K.IS_REP_G1;
+export const IS_REP_G2 = K.IS_REP_G2;
+export const IS_REP0_LONG = K.IS_REP0_LONG;
+export const POS_SLOT = K.POS_SLOT;
+export const SPEC_POS = K.SPEC_POS;
+export const ALIGN = K.ALIGN;
+export const LEN_CHOICE = K.LEN_CHOICE;
+export const LEN_CHOICE2 = K.LEN_CHOICE2;
+export const LEN_LOW = K.LEN_LOW;
+export const LEN_MID = K.LEN_MID;
+export const LEN_HIGH = K.LEN_HIGH;
+export const LEN_SIZE = K.LEN_SIZE;
+export const LEN_CODER = K.LEN_CODER;
+export const REP_LEN_CODER = K.REP_LEN_CODER;
+export const LITERAL = K.LITERAL;
 
 /** What one call to LzmaDecoder.decode stopped on: the output limit, or the end marker. */
 export const Stop = { Limit: 0, Marker: 1 } as const;
@@ -59,7 +91,7 @@ export class LzmaDecoder {
   lc = 0;
   lp = 0;
   pb = 0;
-  private probs = new Uint16Array(LITERAL + 0x300);
+  private probs = new Uint16Array(K.LITERAL + 0x300);
 
   // Range coder: range and code are unsigned 32-bit values held as int32 bit patterns, which V8
   // keeps in registers where uint32 values could become doubles; they are compared as
@@ -90,7 +122,7 @@ export class LzmaDecoder {
     props = (props / 9) | 0;
     this.lp = props % 5;
     this.pb = (props / 5) | 0;
-    const size = LITERAL + (0x300 << (this.lc + this.lp));
+    const size = K.LITERAL + (0x300 << (this.lc + this.lp));
     if (this.probs.length !== size) this.probs = new Uint16Array(size);
     return true;
   }
@@ -122,7 +154,7 @@ export class LzmaDecoder {
   /**
    * Decode until `stopAt` bytes of output exist or, when `allowMarker`, the end marker comes.
    * No symbol may write past `hardLimit` (the declared size); the caller makes `out` hold
-   * min(hardLimit, stopAt + MATCH_LEN_MAX) bytes. Input is `input[inPos..inEnd)`; reading past
+   * min(hardLimit, stopAt + K.MATCH_LEN_MAX) bytes. Input is `input[inPos..inEnd)`; reading past
    * inEnd is truncation. Bytes of `out` past the output position are scratch: a match copy may
    * write up to 3 bytes beyond its end (later output overwrites them).
    *
@@ -159,7 +191,7 @@ export class LzmaDecoder {
       const posState = pos & pbMask;
 
       // isMatch[state][posState]
-      i = IS_MATCH + (state << 4) + posState;
+      i = K.IS_MATCH + (state << 4) + posState;
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
       if ((code >>> 0) < (bound >>> 0)) {
@@ -172,7 +204,7 @@ export class LzmaDecoder {
         // Literal.
         if (outPos >= hardLimit) throw new LzmaDataError('data past the declared size', inPos);
         const prev = pos > 0 ? out[outPos - 1] : 0;
-        const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >>> (8 - lc)));
+        const base = K.LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >>> (8 - lc)));
         // The literal's bits are close to coin flips, so they are decoded without branches (a
         // mispredicted branch per bit costs more than the arithmetic): `mask` is 0 for a 0 bit
         // and -1 for a 1 bit. range: bound or range - bound; code: code or code - bound; the
@@ -232,7 +264,7 @@ export class LzmaDecoder {
 
       // isRep[state]
       let lenBase: number;
-      i = IS_REP + state;
+      i = K.IS_REP + state;
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
       let isRep: boolean;
@@ -254,12 +286,12 @@ export class LzmaDecoder {
         rep3 = rep2;
         rep2 = rep1;
         rep1 = rep0;
-        lenBase = LEN_CODER;
+        lenBase = K.LEN_CODER;
         state = state < 7 ? 7 : 10;
       } else {
         if (pos === 0) throw new LzmaDataError('repeated match in an empty dictionary', inPos);
         // isRepG0[state]
-        i = IS_REP_G0 + state;
+        i = K.IS_REP_G0 + state;
         p = probs[i];
         bound = Math.imul(range >>> 11, p);
         let g0: number;
@@ -279,7 +311,7 @@ export class LzmaDecoder {
         }
         if (g0 === 0) {
           // isRep0Long[state][posState]: 0 = a single byte at rep0 ("short rep").
-          i = IS_REP0_LONG + (state << 4) + posState;
+          i = K.IS_REP0_LONG + (state << 4) + posState;
           p = probs[i];
           bound = Math.imul(range >>> 11, p);
           let long: number;
@@ -307,7 +339,7 @@ export class LzmaDecoder {
           }
         } else {
           // isRepG1, isRepG2: which older distance.
-          i = IS_REP_G1 + state;
+          i = K.IS_REP_G1 + state;
           p = probs[i];
           bound = Math.imul(range >>> 11, p);
           let g1: number;
@@ -329,7 +361,7 @@ export class LzmaDecoder {
           if (g1 === 0) {
             dist = rep1;
           } else {
-            i = IS_REP_G2 + state;
+            i = K.IS_REP_G2 + state;
             p = probs[i];
             bound = Math.imul(range >>> 11, p);
             let g2: number;
@@ -358,7 +390,7 @@ export class LzmaDecoder {
           rep1 = rep0;
           rep0 = dist;
         }
-        lenBase = REP_LEN_CODER;
+        lenBase = K.REP_LEN_CODER;
         state = state < 7 ? 8 : 11;
       }
 
@@ -366,13 +398,13 @@ export class LzmaDecoder {
       let treeBase: number;
       let numBits: number;
       let len: number;
-      i = lenBase + LEN_CHOICE;
+      i = lenBase + K.LEN_CHOICE;
       p = probs[i];
       bound = Math.imul(range >>> 11, p);
       if ((code >>> 0) < (bound >>> 0)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
-        treeBase = lenBase + LEN_LOW + (posState << 3);
+        treeBase = lenBase + K.LEN_LOW + (posState << 3);
         numBits = 3;
         len = 0;
       } else {
@@ -383,20 +415,20 @@ export class LzmaDecoder {
           range <<= 8;
           code = (code << 8) | input[inPos++];
         }
-        i = lenBase + LEN_CHOICE2;
+        i = lenBase + K.LEN_CHOICE2;
         p = probs[i];
         bound = Math.imul(range >>> 11, p);
         if ((code >>> 0) < (bound >>> 0)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
-          treeBase = lenBase + LEN_MID + (posState << 3);
+          treeBase = lenBase + K.LEN_MID + (posState << 3);
           numBits = 3;
           len = 8;
         } else {
           range = (range - bound) | 0;
           code = (code - bound) | 0;
           probs[i] = p - (p >>> 5);
-          treeBase = lenBase + LEN_HIGH;
+          treeBase = lenBase + K.LEN_HIGH;
           numBits = 8;
           len = 16;
         }
@@ -425,7 +457,7 @@ export class LzmaDecoder {
 
       if (!isRep) {
         // Distance: a 6-bit slot, then reverse-tree or direct bits plus 4 align bits.
-        const slotBase = POS_SLOT + ((len < 3 ? len : 3) << 6);
+        const slotBase = K.POS_SLOT + ((len < 3 ? len : 3) << 6);
         m = 1;
         for (let k = 0; k < 6; k++) {
           i = slotBase + m;
@@ -451,12 +483,12 @@ export class LzmaDecoder {
           dist = ((2 | (posSlot & 1)) << numDirectBits) >>> 0;
           let revBase: number;
           let revBits: number;
-          if (posSlot < END_POS_MODEL_INDEX) {
-            revBase = SPEC_POS + dist - posSlot;
+          if (posSlot < K.END_POS_MODEL_INDEX) {
+            revBase = K.SPEC_POS + dist - posSlot;
             revBits = numDirectBits;
           } else {
             let direct = 0;
-            for (let k = numDirectBits - NUM_ALIGN_BITS; k > 0; k--) {
+            for (let k = numDirectBits - K.NUM_ALIGN_BITS; k > 0; k--) {
               // code < range always, so code - range/2 fits a signed int32 and its sign is
               // the bit (LzmaDec.c's direct bits, without a branch).
               range = range >>> 1;
@@ -470,8 +502,8 @@ export class LzmaDecoder {
               }
             }
             dist += (direct >>> 0) * 16;
-            revBase = ALIGN;
-            revBits = NUM_ALIGN_BITS;
+            revBase = K.ALIGN;
+            revBits = K.NUM_ALIGN_BITS;
           }
           m = 1;
           let rev = 0;
@@ -502,7 +534,7 @@ export class LzmaDecoder {
         rep0 = dist;
       }
 
-      len += MATCH_MIN_LEN;
+      len += K.MATCH_MIN_LEN;
       if (rep0 >= pos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
       if (len > hardLimit - outPos) throw new LzmaDataError('data past the declared size', inPos);
       let from = outPos - rep0 - 1;
@@ -590,9 +622,9 @@ function decodeOneAlone(data: Uint8Array, start: number, origin: string, sink: B
     for (;;) {
       // Grow in steps so a lying header cannot make us allocate it all up front.
       sink.len = dec.outPos;
-      sink.reserve(Math.min(hardLimit - dec.outPos, Math.max(sink.buf.length - dec.outPos, 1 << 20)) + MATCH_LEN_MAX);
+      sink.reserve(Math.min(hardLimit - dec.outPos, Math.max(sink.buf.length - dec.outPos, 1 << 20)) + K.MATCH_LEN_MAX);
       dec.out = sink.buf;
-      const stopAt = Math.min(hardLimit, sink.buf.length - MATCH_LEN_MAX);
+      const stopAt = Math.min(hardLimit, sink.buf.length - K.MATCH_LEN_MAX);
       if (dec.decode(stopAt, hardLimit, !known) === Stop.Marker) break;
       if (dec.outPos === hardLimit) {
         // liblzma also accepts an end marker after a known size.
