@@ -520,11 +520,25 @@ describe('decompressMany', () => {
     ];
     const check = (r: { data: Uint8Array }[]): void => expect(r.map((x) => sha(x.data))).toEqual([sha(SMALL), sha(MEDIUM), sha(SMALL)]);
 
-    // Taken: as many as the pool wants (none on one core, where warming does nothing).
+    // Taken and used: as many as the pool wants, and no other worker started (none on one
+    // core, where warming does nothing and the jobs are decoded in this thread).
     let before = dist.poolStats.warmTaken;
+    const started = dist.poolStats.workersStarted;
+    const jobsBefore = dist.poolStats.jobsInWorkers;
     dist.warmDecoders(3);
     check(await dist.decompressMany(jobs()));
     expect(dist.poolStats.warmTaken - before).toBe(want >= 2 ? want : 0);
+    expect(dist.poolStats.workersStarted - started).toBe(want >= 2 ? want : 0);
+    expect(dist.poolStats.jobsInWorkers - jobsBefore).toBe(want >= 2 ? 3 : 0);
+    // More warm than a call wants: the rest wait for the next call.
+    if (want >= 2) {
+      dist.warmDecoders(3, { workers: want });
+      before = dist.poolStats.warmTaken;
+      check(await dist.decompressMany(jobs(), { workers: 1 }));
+      expect(dist.poolStats.warmTaken - before).toBe(1);
+      check(await dist.decompressMany(jobs()));
+      expect(dist.poolStats.warmTaken - before).toBe(want);
+    }
     // Taken once: the next call starts its own.
     before = dist.poolStats.warmTaken;
     check(await dist.decompressMany(jobs()));
@@ -544,11 +558,15 @@ describe('decompressMany', () => {
     const real = pathToFileURL(join(root, 'dist', 'compress', 'worker.js')).href;
     writeFileSync(flaky, `import { existsSync } from 'node:fs';\nif (existsSync(${JSON.stringify(marker)})) process.exit(5);\nawait import(${JSON.stringify(real)});\n`);
     const url = pathToFileURL(flaky);
+    const died = dist.poolStats.warmDied;
     dist.warmDecoders(3, { workerUrl: url });
-    await new Promise((r) => setTimeout(r, 1500)); // they load and exit
+    // They load and exit; wait until both exits have been seen here.
+    for (let i = 0; i < 600 && dist.poolStats.warmDied - died < (want >= 2 ? want : 0); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(dist.poolStats.warmDied - died).toBe(want >= 2 ? want : 0);
     rmSync(marker);
     before = dist.poolStats.warmTaken;
     check(await dist.decompressMany(jobs(), { workerUrl: url }));
     expect(dist.poolStats.warmTaken - before).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -45,8 +45,11 @@ export type JobResult =
 
 const MAX_WORKERS = 4;
 
-/** Counters for tests and --debug output: how much work went to worker threads. */
-export const poolStats = { workersStarted: 0, jobsInWorkers: 0, warmTaken: 0 };
+/**
+ * Counters for tests and --debug output: how much work went to worker threads; warm workers
+ * taken by a decompressMany and warm workers that died before anyone took them.
+ */
+export const poolStats = { workersStarted: 0, jobsInWorkers: 0, warmTaken: 0, warmDied: 0 };
 
 /** True when the view spans its whole, unshared ArrayBuffer (so transferring it is safe). */
 export function ownsBuffer(a: Uint8Array): boolean {
@@ -72,15 +75,15 @@ interface WarmWorker {
 let warm: { url: string; workers: WarmWorker[] } | undefined;
 
 /**
- * Start the worker threads a coming decompressMany of about `jobs` inputs will use, now. Does
- * nothing on one core, for fewer than two jobs, or when workers cannot run (decompressMany then
- * starts its own or decodes here, as without warming).
+ * Start the worker threads a coming decompressMany of about `jobs` inputs will use, now. Starts
+ * none (and drops an earlier warm set) on one core, for fewer than two jobs, or when workers
+ * cannot run (decompressMany then starts its own or decodes here, as without warming).
  */
 export function warmDecoders(jobs: number, options: Pick<DecompressManyOptions, 'workers' | 'workerUrl'> = {}): void {
   const url = options.workerUrl ?? workerUrl();
   const size = Math.min(options.workers ?? MAX_WORKERS, cores(), jobs, MAX_WORKERS);
   if (url === undefined || size < 2) return dropWarmDecoders();
-  if (warm && warm.url === url.href && warm.workers.length >= size) return;
+  if (warm && warm.url === url.href && warm.workers.filter((w) => !w.dead).length >= size) return;
   dropWarmDecoders();
   const workers: WarmWorker[] = [];
   for (let i = 0; i < size; i++) {
@@ -95,8 +98,13 @@ export function warmDecoders(jobs: number, options: Pick<DecompressManyOptions, 
     worker.unref();
     // Until taken, a worker that fails or exits is only marked (an 'error' without a listener
     // would be thrown in this thread).
-    worker.on('error', () => (w.dead = true));
-    worker.on('exit', () => (w.dead = true));
+    const died = (): void => {
+      if (w.dead) return;
+      w.dead = true;
+      poolStats.warmDied++;
+    };
+    worker.on('error', died);
+    worker.on('exit', died);
     workers.push(w);
   }
   warm = { url: url.href, workers };
@@ -108,14 +116,15 @@ export function dropWarmDecoders(): void {
   warm = undefined;
 }
 
-/** Up to `size` live warm workers for this module (the rest are stopped). */
+/**
+ * Up to `size` live warm workers for this module. The others stay warm for a later call (a
+ * .tar.xz and a .deb: the outer streams, then the payloads) until dropWarmDecoders.
+ */
 function takeWarm(url: URL, size: number): Worker[] {
   if (!warm || warm.url !== url.href) return [];
-  const live = warm.workers.filter((w) => !w.dead).map((w) => w.worker);
-  warm.workers = [];
-  dropWarmDecoders();
-  for (const w of live.slice(size)) void w.terminate();
-  const taken = live.slice(0, size);
+  const live = warm.workers.filter((w) => !w.dead);
+  const taken = live.slice(0, size).map((w) => w.worker);
+  warm.workers = live.slice(size);
   poolStats.warmTaken += taken.length;
   for (const w of taken) {
     w.removeAllListeners('error');
