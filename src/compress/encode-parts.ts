@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { ExtimgError } from '../errors.js';
 import { type EncodeCodec, checkEncodeLevel, encode, encodeGzip, encodeZstdWasm, levelFor, zstdEncoder } from './encode.js';
 import { describe } from './fail.js';
-import { cores, startWorker } from '../io/threads.js';
+import { cores, startWorker, WarmWorkers } from '../io/threads.js';
 import { concatBytes } from './sink.js';
 import type { XzBlock } from './xz-encode.js';
 
@@ -67,14 +67,9 @@ export function splits(codec: EncodeCodec): codec is PartCodec {
 
 /**
  * Workers started ahead of need by warmEncoders (their start-up and the codec's WebAssembly
- * set-up overlap the caller's decoding), taken by the next inWorkers for the same codec. They
- * are unref'd until taken, so an unused warm pool never keeps the process alive.
+ * set-up overlap the caller's decoding), taken by the next inWorkers for the same codec.
  */
-interface WarmWorker {
-  worker: Worker;
-  dead: boolean;
-}
-let warm: { codec: PartCodec; url: string; workers: WarmWorker[] } | undefined;
+let warm: { codec: PartCodec; workers: WarmWorkers } | undefined;
 
 /** The default worker module, or undefined when running from .ts sources (vitest). */
 function defaultWorkerUrl(): URL | undefined {
@@ -91,52 +86,28 @@ export function warmEncoders(codec: EncodeCodec, options: Pick<EncodePartsOption
   const url = options.workerUrl ?? defaultWorkerUrl();
   const size = Math.min(options.workers ?? MAX_WORKERS, MAX_WORKERS, cores());
   if (!splits(codec) || url === undefined || size < 2) return dropWarm();
-  if (warm && warm.codec === codec && warm.url === url.href) return;
+  if (warm && warm.codec === codec && warm.workers.url === url.href && warm.workers.live >= size) return;
   dropWarm();
-  const workers: WarmWorker[] = [];
-  for (let i = 0; i < size; i++) {
-    let worker: Worker;
-    try {
-      worker = startWorker(url);
-    } catch {
-      break;
-    }
-    const w: WarmWorker = { worker, dead: false };
-    worker.unref();
-    // Until taken: a worker that fails or exits is only marked (an 'error' without a listener
-    // would be thrown in this thread).
-    worker.on('error', () => (w.dead = true));
-    worker.on('exit', () => (w.dead = true));
-    const hello: WarmRequest = { warm: codec };
-    worker.postMessage(hello);
-    workers.push(w);
-  }
-  warm = { codec, url: url.href, workers };
+  const workers = WarmWorkers.start(url, size);
+  const hello: WarmRequest = { warm: codec };
+  for (const w of workers.all) w.postMessage(hello);
+  warm = { codec, workers };
 }
 
 /** Stop warm workers nobody took (callers that warmed call it when they are done, also on errors). */
 export function dropWarm(): void {
-  for (const w of warm?.workers ?? []) void w.worker.terminate();
+  warm?.workers.drop();
   warm = undefined;
 }
 
-/** Up to `size` live warm workers for this codec and module (the rest are stopped). */
+/** Up to `size` live warm workers for this codec and module (the rest stay until dropWarm). */
 function takeWarm(codec: PartCodec, url: URL, size: number): Worker[] {
-  if (!warm || warm.codec !== codec || warm.url !== url.href) {
+  if (!warm || warm.codec !== codec || warm.workers.url !== url.href) {
     dropWarm();
     return [];
   }
-  const live = warm.workers.filter((w) => !w.dead).map((w) => w.worker);
-  warm.workers = [];
-  dropWarm();
-  for (const w of live.slice(size)) void w.terminate();
-  const taken = live.slice(0, size);
+  const taken = warm.workers.take(size);
   partStats.warmTaken += taken.length;
-  for (const w of taken) {
-    w.removeAllListeners('error');
-    w.removeAllListeners('exit');
-    w.ref();
-  }
   return taken;
 }
 

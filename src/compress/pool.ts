@@ -9,7 +9,7 @@
  * job of each other (LPT scheduling).
  */
 import type { Worker } from 'node:worker_threads';
-import { cores, startWorker } from '../io/threads.js';
+import { cores, startWorker, WarmWorkers } from '../io/threads.js';
 import { type ErrorCode, ExtimgError } from '../errors.js';
 import { type Codec, DETECT_BYTES, detectCodec } from './detect.js';
 import { type Decompressed, decompressAuto } from './decompress.js';
@@ -66,13 +66,8 @@ function workerUrl(): URL | undefined {
 /**
  * Workers started ahead of need by warmDecoders: they load while the caller reads its input
  * files (one core is idle then), and the next decompressMany with this worker module takes them.
- * They are unref'd until taken, so an unused warm pool never keeps the process alive.
  */
-interface WarmWorker {
-  worker: Worker;
-  dead: boolean;
-}
-let warm: { url: string; workers: WarmWorker[] } | undefined;
+let warm: WarmWorkers | undefined;
 
 /**
  * Start the worker threads a coming decompressMany of about `jobs` inputs will use, now. Starts
@@ -83,36 +78,15 @@ export function warmDecoders(jobs: number, options: Pick<DecompressManyOptions, 
   const url = options.workerUrl ?? workerUrl();
   const size = Math.min(options.workers ?? MAX_WORKERS, cores(), jobs, MAX_WORKERS);
   if (url === undefined || size < 2) return dropWarmDecoders();
-  if (warm && warm.url === url.href && warm.workers.filter((w) => !w.dead).length >= size) return;
+  if (warm && warm.url === url.href && warm.live >= size) return;
   dropWarmDecoders();
-  const workers: WarmWorker[] = [];
-  for (let i = 0; i < size; i++) {
-    let worker: Worker;
-    try {
-      worker = startWorker(url);
-    } catch {
-      break;
-    }
-    poolStats.workersStarted++;
-    const w: WarmWorker = { worker, dead: false };
-    worker.unref();
-    // Until taken, a worker that fails or exits is only marked (an 'error' without a listener
-    // would be thrown in this thread).
-    const died = (): void => {
-      if (w.dead) return;
-      w.dead = true;
-      poolStats.warmDied++;
-    };
-    worker.on('error', died);
-    worker.on('exit', died);
-    workers.push(w);
-  }
-  warm = { url: url.href, workers };
+  warm = WarmWorkers.start(url, size, () => poolStats.warmDied++);
+  poolStats.workersStarted += warm.all.length;
 }
 
 /** Stop warm decode workers nobody took (callers that warmed call it when done, also on errors). */
 export function dropWarmDecoders(): void {
-  for (const w of warm?.workers ?? []) void w.worker.terminate();
+  warm?.drop();
   warm = undefined;
 }
 
@@ -122,15 +96,8 @@ export function dropWarmDecoders(): void {
  */
 function takeWarm(url: URL, size: number): Worker[] {
   if (!warm || warm.url !== url.href) return [];
-  const live = warm.workers.filter((w) => !w.dead);
-  const taken = live.slice(0, size).map((w) => w.worker);
-  warm.workers = live.slice(size);
+  const taken = warm.take(size);
   poolStats.warmTaken += taken.length;
-  for (const w of taken) {
-    w.removeAllListeners('error');
-    w.removeAllListeners('exit');
-    w.ref();
-  }
   return taken;
 }
 

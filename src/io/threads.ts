@@ -44,3 +44,71 @@ export function startWorker(url: URL, options: Omit<WorkerOptions, 'execArgv'> =
     }
   }
 }
+
+/**
+ * Worker threads started ahead of need for one worker module (the decompression pool's and the
+ * part encoders' warm sets): unref'd until taken, so an unused set never keeps the process
+ * alive; a worker that fails or exits before it is taken is only marked (an 'error' without a
+ * listener would be thrown in this thread) and never handed out.
+ */
+export class WarmWorkers {
+  private workers: { worker: Worker; dead: boolean }[] = [];
+
+  private constructor(
+    readonly url: string,
+    private readonly onDied?: () => void,
+  ) {}
+
+  /** Up to `size` workers for `url` (fewer when the thread limit stops them). */
+  static start(url: URL, size: number, onDied?: () => void): WarmWorkers {
+    const set = new WarmWorkers(url.href, onDied);
+    for (let i = 0; i < size; i++) {
+      let worker: Worker;
+      try {
+        worker = startWorker(url);
+      } catch {
+        break;
+      }
+      const w = { worker, dead: false };
+      worker.unref();
+      const died = (): void => {
+        if (w.dead) return;
+        w.dead = true;
+        onDied?.();
+      };
+      worker.on('error', died);
+      worker.on('exit', died);
+      set.workers.push(w);
+    }
+    return set;
+  }
+
+  /** The workers started (live or not), for messages sent before any is taken. */
+  get all(): readonly Worker[] {
+    return this.workers.map((w) => w.worker);
+  }
+
+  /** How many are still alive. */
+  get live(): number {
+    return this.workers.filter((w) => !w.dead).length;
+  }
+
+  /** Up to `size` live workers, ref'd and without this set's listeners; the rest stay. */
+  take(size: number): Worker[] {
+    const live = this.workers.filter((w) => !w.dead);
+    this.workers = live.slice(size);
+    const taken = live.slice(0, size).map((w) => w.worker);
+    for (const w of taken) {
+      w.removeAllListeners('error');
+      w.removeAllListeners('exit');
+      w.ref();
+    }
+    return taken;
+  }
+
+  /** Stop every worker not taken. */
+  drop(): void {
+    for (const w of this.workers) void w.worker.terminate();
+    this.workers = [];
+  }
+}
