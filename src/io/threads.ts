@@ -54,14 +54,11 @@ export function startWorker(url: URL, options: Omit<WorkerOptions, 'execArgv'> =
 export class WarmWorkers {
   private workers: { worker: Worker; dead: boolean }[] = [];
 
-  private constructor(
-    readonly url: string,
-    private readonly onDied?: () => void,
-  ) {}
+  private constructor(readonly url: string) {}
 
-  /** Up to `size` workers for `url` (fewer when the thread limit stops them). */
+  /** Up to `size` workers for `url` (fewer when the thread limit stops them); `onDied` counts deaths. */
   static start(url: URL, size: number, onDied?: () => void): WarmWorkers {
-    const set = new WarmWorkers(url.href, onDied);
+    const set = new WarmWorkers(url.href);
     for (let i = 0; i < size; i++) {
       let worker: Worker;
       try {
