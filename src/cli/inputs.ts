@@ -82,8 +82,8 @@ export async function prepareInputs(inputs: readonly ResolvedInput[]): Promise<M
   const out = new Map<number, Prepared>();
   if (idx.length === 0) return out;
   const [{ prepareArchives }, pool] = await Promise.all([loadArchiveModule(), import('../compress/pool.js')]);
-  // The decompression workers load while this thread reads the files.
-  if (idx.length > 1) pool.warmDecoders(idx.length);
+  // The decompression workers load while this thread reads the files (none for one archive).
+  pool.warmDecoders(idx.length);
   try {
     const files = await Promise.all(
       idx.map(async (k) => {

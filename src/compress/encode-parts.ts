@@ -78,9 +78,9 @@ function defaultWorkerUrl(): URL | undefined {
 
 /**
  * Start the worker threads a coming encodeParts(…, codec) will use, now: a rewrite knows its
- * codec before it decodes the input, and one core is idle while it does. Does nothing for codecs
- * that are not split, on one core, or when workers cannot run (the encode then starts its own or
- * runs here, as without warming).
+ * codec before it decodes the input, and one core is idle while it does. Starts none (and drops
+ * an earlier warm set) for codecs that are not split, on one core, or when workers cannot run
+ * (the encode then starts its own or runs here, as without warming).
  */
 export function warmEncoders(codec: EncodeCodec, options: Pick<EncodePartsOptions, 'workers' | 'workerUrl'> = {}): void {
   const url = options.workerUrl ?? defaultWorkerUrl();
