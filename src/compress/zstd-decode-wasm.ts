@@ -1,0 +1,125 @@
+/**
+ * zstd frames decoded by zstd's streaming decoder (ZSTD_decompressStream) in WebAssembly, from
+ * the `zstddec` package's streaming build, for Node without zstd in node:zlib (< 22.15).
+ *
+ * Why streaming, when the whole frame is in memory: V8 runs WebAssembly on its baseline compiler
+ * first and swaps in optimized code only at the next call of a function, and one
+ * ZSTD_decompress call over a 50 MB frame never returns to pick it up. Called once per MiB of
+ * output, the first decode of Debian's initrd took 0.30–0.34 s against 0.42–0.47 s for
+ * @bokuweb/zstd-wasm's one-shot call (BENCHMARKS.md).
+ *
+ * The package's own generator neither reports zstd's error codes nor stops when the decoder
+ * makes no progress (on corrupt input it spins for ever), so the loop is ours; we take the
+ * package's instance when it is created. Its version is pinned in package.json.
+ */
+import { ZSTDDecoder } from 'zstddec/stream';
+
+interface StreamExports {
+  memory: { buffer: ArrayBuffer };
+  malloc(size: number): number;
+  free(ptr: number): void;
+  ZSTD_createDCtx(): number;
+  ZSTD_freeDCtx(dctx: number): number;
+  ZSTD_decompressStream(dctx: number, output: number, input: number): number;
+}
+
+/** zstd error codes (zstd_errors.h); a size_t result of -code, read as an i32. */
+export const ZSTD_ERRORS: Record<number, string> = {
+  10: 'unknown frame prefix',
+  12: 'unsupported zstd version',
+  14: 'unsupported frame parameter',
+  16: 'window too large',
+  20: 'data corrupt',
+  22: 'checksum mismatch',
+  24: 'literals header wrong',
+  30: 'dictionary corrupt',
+  32: 'wrong dictionary',
+  64: 'out of memory',
+  70: 'output larger than declared',
+  72: 'compressed size wrong',
+  80: 'no progress with the output full',
+  82: 'truncated',
+};
+/** ZSTD_isError(): results above (size_t)-ZSTD_error_maxCode. */
+const ERROR_MAX = 120;
+/** Output handed back per call. */
+const CHUNK = 1 << 20;
+
+let loaded: Promise<StreamExports> | undefined;
+
+async function load(): Promise<StreamExports> {
+  const decoder = new ZSTDDecoder();
+  let exports: Partial<StreamExports> | undefined;
+  // init() passes the instantiated module to this._init; keep the instance's exports on the way.
+  type Instantiated = Parameters<ZSTDDecoder['_init']>[0];
+  const own = decoder._init.bind(decoder);
+  decoder._init = (result: Instantiated): void => {
+    exports = (result as unknown as { instance: { exports: Partial<StreamExports> } }).instance.exports;
+    own(result);
+  };
+  await decoder.init();
+  const x = exports;
+  if (!x?.memory || !x.malloc || !x.free || !x.ZSTD_createDCtx || !x.ZSTD_freeDCtx || !x.ZSTD_decompressStream) {
+    throw new Error('zstddec/stream did not expose its decoder (the package changed?)');
+  }
+  return x as StreamExports;
+}
+
+/** Load the decoder now (its WebAssembly compiles off this thread while the caller goes on). */
+export function zstdStreamDecoder(): Promise<StreamExports> {
+  loaded ??= load();
+  return loaded.catch((e: unknown) => {
+    loaded = undefined;
+    throw e;
+  });
+}
+
+/**
+ * Decode `frame` (exactly one zstd frame) into at most `capacity` bytes. Throws an Error whose
+ * message says what zstd found wrong.
+ */
+export function decodeFrameStreaming(x: StreamExports, frame: Uint8Array, capacity: number): Uint8Array {
+  const out = new Uint8Array(capacity);
+  const input = x.malloc(frame.length);
+  const buffers = x.malloc(24); // ZSTD_inBuffer { src, size, pos } then ZSTD_outBuffer { dst, size, pos }
+  const chunk = x.malloc(CHUNK);
+  const dctx = x.ZSTD_createDCtx();
+  try {
+    if (!input || !buffers || !chunk || !dctx) throw new Error(ZSTD_ERRORS[64]);
+    let view = new DataView(x.memory.buffer);
+    new Uint8Array(x.memory.buffer).set(frame, input);
+    const inPos = buffers + 8;
+    const outBuf = buffers + 12;
+    view.setUint32(buffers, input, true);
+    view.setUint32(buffers + 4, frame.length, true);
+    view.setUint32(inPos, 0, true);
+    let n = 0;
+    for (;;) {
+      view.setUint32(outBuf, chunk, true);
+      view.setUint32(outBuf + 4, CHUNK, true);
+      view.setUint32(outBuf + 8, 0, true);
+      const before = view.getUint32(inPos, true);
+      const ret = x.ZSTD_decompressStream(dctx, outBuf, buffers);
+      // The memory may have grown (and its old buffer detached) during the call.
+      if (view.buffer !== x.memory.buffer) view = new DataView(x.memory.buffer);
+      if (ret < 0 && ret >= -ERROR_MAX) throw new Error(ZSTD_ERRORS[-ret] ?? `zstd error ${-ret}`);
+      const got = view.getUint32(outBuf + 8, true);
+      const consumed = view.getUint32(inPos, true);
+      if (n + got > capacity) throw new Error('output larger than its blocks allow');
+      out.set(new Uint8Array(x.memory.buffer, chunk, got), n);
+      n += got;
+      if (ret === 0) {
+        if (consumed !== frame.length) throw new Error(`frame ends after ${consumed} of its ${frame.length} bytes`);
+        break;
+      }
+      // Output space was there; no input taken and nothing written means it is stuck.
+      if (got === 0 && consumed === before) throw new Error(consumed === frame.length ? 'truncated' : 'decoder made no progress');
+    }
+    return n === capacity ? out : out.subarray(0, n);
+  } finally {
+    if (dctx) x.ZSTD_freeDCtx(dctx);
+    if (chunk) x.free(chunk);
+    if (buffers) x.free(buffers);
+    if (input) x.free(input);
+  }
+}
