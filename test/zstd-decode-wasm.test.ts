@@ -34,6 +34,26 @@ function text(n: number): Uint8Array {
 }
 
 describe('streaming WebAssembly zstd decoder', () => {
+  it('loads without going through fetch, and leaves the global fetch as it was', async () => {
+    // The first load in this file (each test file runs in a fresh module graph).
+    const original = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+    let calls = 0;
+    const spy = (): never => {
+      calls++;
+      throw new Error('fetch called');
+    };
+    Object.defineProperty(globalThis, 'fetch', { value: spy, configurable: true, writable: true, enumerable: true });
+    try {
+      const before = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+      const x = await zstdStreamDecoder();
+      expect(typeof x.ZSTD_decompressStream).toBe('function');
+      expect(calls).toBe(0);
+      expect(Object.getOwnPropertyDescriptor(globalThis, 'fetch')).toEqual(before);
+    } finally {
+      if (original) Object.defineProperty(globalThis, 'fetch', original);
+    }
+  });
+
   it('decodes what zstd writes: with and without content size and checksum, several MiB', async (ctx) => {
     requireJudge(ctx, missing(), 'zstd decoder');
     const x = await zstdStreamDecoder();

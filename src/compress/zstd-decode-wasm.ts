@@ -47,6 +47,25 @@ const CHUNK = 1 << 20;
 
 let loaded: Promise<StreamExports> | undefined;
 
+/**
+ * Run `start` (synchronous up to the promise it returns) with no global fetch. zstddec's init()
+ * loads its base64 WebAssembly through fetch() of a data: URL whenever fetch exists, and in
+ * Node that first fetch loads undici: 70–320 ms against 3–18 ms through Buffer, which init()
+ * uses otherwise, in every thread that decodes zstd. init() decides synchronously, so the
+ * global is put back before anything else runs.
+ */
+function withoutFetch<T>(start: () => T): T {
+  const own = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+  if (own && !own.configurable) return start();
+  Object.defineProperty(globalThis, 'fetch', { value: undefined, configurable: true, writable: true, enumerable: false });
+  try {
+    return start();
+  } finally {
+    if (own) Object.defineProperty(globalThis, 'fetch', own);
+    else delete (globalThis as { fetch?: unknown }).fetch;
+  }
+}
+
 async function load(): Promise<StreamExports> {
   const decoder = new ZSTDDecoder();
   let exports: Partial<StreamExports> | undefined;
@@ -57,7 +76,7 @@ async function load(): Promise<StreamExports> {
     exports = (result as unknown as { instance: { exports: Partial<StreamExports> } }).instance.exports;
     own(result);
   };
-  await decoder.init();
+  await withoutFetch(() => decoder.init());
   const x = exports;
   if (!x?.memory || !x.malloc || !x.free || !x.ZSTD_createDCtx || !x.ZSTD_freeDCtx || !x.ZSTD_decompressStream) {
     throw new Error('zstddec/stream did not expose its decoder (the package changed?)');
