@@ -93,18 +93,35 @@ export function zstdStreamDecoder(): Promise<StreamExports> {
   });
 }
 
+/** The output or the decoder's memory could not be allocated (not a fault of the data). */
+export class ZstdOutOfMemory extends Error {
+  constructor() {
+    super(ZSTD_ERRORS[64]);
+  }
+}
+
 /**
- * Decode `frame` (exactly one zstd frame) into at most `capacity` bytes. Throws an Error whose
+ * Decode `frame` (exactly one zstd frame) into at most `capacity` bytes: a view of the front of
+ * a `capacity`-byte buffer when the frame holds less. Throws ZstdOutOfMemory, or an Error whose
  * message says what zstd found wrong.
  */
 export function decodeFrameStreaming(x: StreamExports, frame: Uint8Array, capacity: number): Uint8Array {
-  const out = new Uint8Array(capacity);
-  const input = x.malloc(frame.length);
-  const buffers = x.malloc(24); // ZSTD_inBuffer { src, size, pos } then ZSTD_outBuffer { dst, size, pos }
-  const chunk = x.malloc(CHUNK);
-  const dctx = x.ZSTD_createDCtx();
+  let out: Uint8Array;
   try {
-    if (!input || !buffers || !chunk || !dctx) throw new Error(ZSTD_ERRORS[64]);
+    out = new Uint8Array(capacity);
+  } catch {
+    throw new ZstdOutOfMemory();
+  }
+  let input = 0;
+  let buffers = 0;
+  let chunk = 0;
+  let dctx = 0;
+  try {
+    input = x.malloc(frame.length);
+    buffers = x.malloc(24); // ZSTD_inBuffer { src, size, pos } then ZSTD_outBuffer { dst, size, pos }
+    chunk = x.malloc(CHUNK);
+    dctx = x.ZSTD_createDCtx();
+    if (!input || !buffers || !chunk || !dctx) throw new ZstdOutOfMemory();
     let view = new DataView(x.memory.buffer);
     new Uint8Array(x.memory.buffer).set(frame, input);
     const inPos = buffers + 8;
@@ -121,7 +138,10 @@ export function decodeFrameStreaming(x: StreamExports, frame: Uint8Array, capaci
       const ret = x.ZSTD_decompressStream(dctx, outBuf, buffers);
       // The memory may have grown (and its old buffer detached) during the call.
       if (view.buffer !== x.memory.buffer) view = new DataView(x.memory.buffer);
-      if (ret < 0 && ret >= -ERROR_MAX) throw new Error(ZSTD_ERRORS[-ret] ?? `zstd error ${-ret}`);
+      if (ret < 0 && ret >= -ERROR_MAX) {
+        if (-ret === 64) throw new ZstdOutOfMemory();
+        throw new Error(ZSTD_ERRORS[-ret] ?? `zstd error ${-ret}`);
+      }
       const got = view.getUint32(outBuf + 8, true);
       const consumed = view.getUint32(inPos, true);
       if (n + got > capacity) throw new Error('output larger than its blocks allow');

@@ -10,7 +10,8 @@
 import * as zlib from 'node:zlib';
 import { corrupt, DecodeError, describe, fromDecodeError, truncated, u32le, unsupported } from './fail.js';
 import { ByteSink } from './sink.js';
-import { decodeFrameStreaming, zstdStreamDecoder } from './zstd-decode-wasm.js';
+import { decodeFrameStreaming, ZstdOutOfMemory, zstdStreamDecoder } from './zstd-decode-wasm.js';
+import { ExtimgError } from '../errors.js';
 
 const BLOCK_MAX = 128 << 10;
 
@@ -195,15 +196,17 @@ export async function decodeZstd(data: Uint8Array, origin: string, prefer?: 'nod
     try {
       out = f.bound === 0 ? new Uint8Array(0) : decodeFrame(data.subarray(f.start, f.end), f.bound);
     } catch (e) {
+      if (e instanceof ZstdOutOfMemory) {
+        throw new ExtimgError('ETOOBIG', `${origin}: zstd frame at offset ${f.start} does not fit in memory (${f.bound} bytes)`, { origin, codec: 'zstd', offset: f.start });
+      }
       throw corrupt(origin, 'zstd', `corrupt zstd frame: ${describe(e)}`, f.start);
     }
     if (f.size >= 0 && out.length !== f.size) {
       throw corrupt(origin, 'zstd', `zstd frame decoded to ${out.length} bytes, its header says ${f.size}`, f.start);
     }
-    // One frame (the usual initrd or package): its output is the result, no 50 MB copy through
-    // the sink. It may be the front of a buffer sized to the frame's bound; whatever moves it
-    // between threads copies views that do not own their buffer (pool.ts ownsBuffer).
-    if (frames.length === 1 && out.byteOffset === 0) return out;
+    // One frame (the usual initrd or package): its output is the result, when it owns its
+    // whole buffer (results are transferred between threads); no 50 MB copy through the sink.
+    if (frames.length === 1 && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) return out;
     sink.push(out);
   }
   return sink.result();
