@@ -21,6 +21,7 @@ interface StreamExports {
   ZSTD_createDCtx(): number;
   ZSTD_freeDCtx(dctx: number): number;
   ZSTD_decompressStream(dctx: number, output: number, input: number): number;
+  ZSTD_decompress(dst: number, dstCapacity: number, src: number, srcSize: number): number;
 }
 
 /** zstd error codes (zstd_errors.h); a size_t result of -code, read as an i32. */
@@ -78,7 +79,7 @@ async function load(): Promise<StreamExports> {
   };
   await withoutFetch(() => decoder.init());
   const x = exports;
-  if (!x?.memory || !x.malloc || !x.free || !x.ZSTD_createDCtx || !x.ZSTD_freeDCtx || !x.ZSTD_decompressStream) {
+  if (!x?.memory || !x.malloc || !x.free || !x.ZSTD_createDCtx || !x.ZSTD_freeDCtx || !x.ZSTD_decompressStream || !x.ZSTD_decompress) {
     throw new Error('zstddec/stream did not expose its decoder (the package changed?)');
   }
   return x as StreamExports;
@@ -91,6 +92,25 @@ export function zstdStreamDecoder(): Promise<StreamExports> {
     loaded = undefined;
     throw e;
   });
+}
+
+const WINDOW_TOO_LARGE = 16;
+
+function errorFor(code: number): Error {
+  return code === 64 ? new ZstdOutOfMemory() : new Error(ZSTD_ERRORS[code] ?? `zstd error ${code}`);
+}
+
+/** ZSTD_decompress of the frame already copied to `input`, into a `capacity`-byte heap buffer. */
+function decodeOneShot(x: StreamExports, frame: Uint8Array, capacity: number, input: number): Uint8Array {
+  const dst = x.malloc(Math.max(capacity, 1));
+  if (!dst) throw new ZstdOutOfMemory();
+  try {
+    const ret = x.ZSTD_decompress(dst, capacity, input, frame.length);
+    if (ret < 0 && ret >= -ERROR_MAX) throw errorFor(-ret);
+    return new Uint8Array(x.memory.buffer, dst, ret).slice();
+  } finally {
+    x.free(dst);
+  }
 }
 
 /** The output or the decoder's memory could not be allocated (not a fault of the data). */
@@ -139,8 +159,11 @@ export function decodeFrameStreaming(x: StreamExports, frame: Uint8Array, capaci
       // The memory may have grown (and its old buffer detached) during the call.
       if (view.buffer !== x.memory.buffer) view = new DataView(x.memory.buffer);
       if (ret < 0 && ret >= -ERROR_MAX) {
-        if (-ret === 64) throw new ZstdOutOfMemory();
-        throw new Error(ZSTD_ERRORS[-ret] ?? `zstd error ${-ret}`);
+        // A window over the streaming decoder's default limit (128 MiB; the zstd CLI wants
+        // --long=N for it, the kernel refuses it): the one-shot call has no window to keep,
+        // so it decodes such a frame, as the one-shot decoder before this one did.
+        if (-ret === WINDOW_TOO_LARGE && n === 0) return decodeOneShot(x, frame, capacity, input);
+        throw errorFor(-ret);
       }
       const got = view.getUint32(outBuf + 8, true);
       const consumed = view.getUint32(inPos, true);
