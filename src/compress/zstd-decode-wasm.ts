@@ -5,7 +5,7 @@
  * Why streaming, when the whole frame is in memory: V8 runs WebAssembly on its baseline compiler
  * first and swaps in optimized code only at the next call of a function, and one
  * ZSTD_decompress call over a 50 MB frame never returns to pick it up. Called once per MiB of
- * output, the first decode of Debian's initrd took 0.30–0.34 s against 0.42–0.47 s for
+ * output, the first decode of Debian's initrd took 0.31–0.36 s against 0.42–0.47 s for
  * @bokuweb/zstd-wasm's one-shot call (BENCHMARKS.md).
  *
  * The package's own generator neither reports zstd's error codes nor stops when the decoder
