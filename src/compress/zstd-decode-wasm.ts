@@ -12,7 +12,7 @@
  * makes no progress (on corrupt input it spins for ever), so the loop is ours; we take the
  * package's instance when it is created. Its version is pinned in package.json.
  */
-import { ZSTDDecoder } from 'zstddec/stream';
+import type { ZSTDDecoder } from 'zstddec/stream';
 
 interface StreamExports {
   memory: { buffer: ArrayBuffer };
@@ -25,7 +25,7 @@ interface StreamExports {
 }
 
 /** zstd error codes (zstd_errors.h); a size_t result of -code, read as an i32. */
-export const ZSTD_ERRORS: Record<number, string> = {
+const ZSTD_ERRORS: Record<number, string> = {
   10: 'unknown frame prefix',
   12: 'unsupported zstd version',
   14: 'unsupported frame parameter',
@@ -57,18 +57,20 @@ let loaded: Promise<StreamExports> | undefined;
  */
 function withoutFetch<T>(start: () => T): T {
   const own = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
-  if (own && !own.configurable) return start();
+  if (!own?.configurable) return start();
   Object.defineProperty(globalThis, 'fetch', { value: undefined, configurable: true, writable: true, enumerable: false });
   try {
     return start();
   } finally {
-    if (own) Object.defineProperty(globalThis, 'fetch', own);
-    else delete (globalThis as { fetch?: unknown }).fetch;
+    Object.defineProperty(globalThis, 'fetch', own);
   }
 }
 
 async function load(): Promise<StreamExports> {
-  const decoder = new ZSTDDecoder();
+  // Loaded when first needed: the package is 84 KB of JavaScript (its wasm inline as base64),
+  // which start-up would parse in every process and worker, Node 22 (node:zlib) included.
+  const { ZSTDDecoder: Decoder } = await import('zstddec/stream');
+  const decoder = new Decoder();
   let exports: Partial<StreamExports> | undefined;
   // init() passes the instantiated module to this._init; keep the instance's exports on the way.
   type Instantiated = Parameters<ZSTDDecoder['_init']>[0];
