@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 // What users get: `npm pack`, installed into an empty folder, gives a working `npx extimg`
-// and `import { ... } from 'extimg'`. extimg has no runtime dependencies, so this runs offline.
+// and `import { ... } from 'extimg'`. Its runtime dependencies are in npm's cache after the
+// project's own install, so this runs offline.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = mkdtempSync(join(tmpdir(), 'extimg-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -26,7 +27,11 @@ describe('npm package', () => {
     const app = join(work, 'app');
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module' }));
-    execFileSync('npm', ['install', '--offline', join(work, tgz!)], { cwd: app, env, stdio: 'pipe' });
+    const install = spawnSync('npm', ['install', '--offline', join(work, tgz!)], { cwd: app, env, encoding: 'utf8' });
+    expect(install.status, install.stderr).toBe(0);
+    // Nothing about extimg in npm's output: no install or prepare script that the installing
+    // project would be asked to approve (npm 11 warns about every unapproved script).
+    expect(`${install.stdout}${install.stderr}`).not.toMatch(/extimg|prepare|install-scripts/);
 
     const version = execFileSync('npx', ['--no-install', 'extimg', '--version'], { cwd: app, env }).toString().trim();
     expect(version).toMatch(/\d+\.\d+\.\d+/);
