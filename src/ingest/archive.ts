@@ -1,13 +1,13 @@
 import { ExtimgError } from '../errors.js';
 import type { Tree } from '../tree/tree.js';
-import { ascii, hexStart } from './bytes.js';
+import { ascii, firstNonZero, hexStart } from './bytes.js';
 import { decompress, decompressAuto, decompressMany, type Codec } from '../compress/index.js';
 import { addCpio, readCpio, writeNewc } from './cpio.js';
 import { unwrapDeb } from './deb.js';
 import type { ArchiveOptions } from './options.js';
 import { addPacman, isPacmanPackage } from './pacman.js';
 import { applyRpmOwners, unwrapRpm, type OwnerFixup, type RpmOwner } from './rpm.js';
-import { sniffArchive } from './sniff.js';
+import { identifyImage, sniffArchive } from './sniff.js';
 import { addTar } from './tar.js';
 
 export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman';
@@ -61,12 +61,20 @@ function stage(data: Uint8Array, outerCodec: Codec | undefined, bytesLength: num
       return codec ? { prepared, pending: { data: rpm.payload, codec, origin: `${origin}: payload` } } : { prepared };
     }
     case undefined: {
+      const image = identifyImage(data);
+      if (image) {
+        throw new ExtimgError('EFORMAT', `${origin}: ${outerCodec ? `${outerCodec} data holding ${image}` : image}; reading images is not supported yet`, {
+          archive: origin,
+          image,
+          ...(outerCodec ? { codec: outerCodec } : {}),
+        });
+      }
       const what =
         bytesLength === 0
           ? 'it is empty'
           : outerCodec
-            ? `${outerCodec} data that starts with ${hexStart(data)} once decompressed`
-            : `starts with ${hexStart(data)}`;
+            ? `${outerCodec} data that ${startText(data)} once decompressed`
+            : startText(data);
       throw new ExtimgError('EFORMAT', `${origin}: not a tar, cpio, .deb, .rpm or pacman archive (${what})`, {
         archive: origin,
         ...(outerCodec ? { codec: outerCodec } : {}),
@@ -188,6 +196,13 @@ export async function addArchive(tree: Tree, bytes: Uint8Array, opts: ArchiveOpt
   const prepared = await prepareArchive(bytes, opts.origin);
   applyPrepared(tree, prepared, opts);
   return prepared.codec ? { kind: prepared.kind, codec: prepared.codec } : { kind: prepared.kind };
+}
+
+/** How a file that is no archive starts, for the message: its first bytes, or where zeros end. */
+function startText(data: Uint8Array): string {
+  const nz = firstNonZero(data, 0);
+  if (nz >= 512) return `starts with ${nz} zero bytes, then ${hexStart(data.subarray(nz))} at byte ${nz} (zeros alone would be an empty tar)`;
+  return `starts with ${hexStart(data)}`;
 }
 
 function withCodec(p: Prepared, codec: Codec | undefined): Prepared {

@@ -48,6 +48,26 @@ export function startsWith(data: Uint8Array, magic: ArrayLike<number>, at = 0): 
   return true;
 }
 
+/** The offset of the first byte that is not zero, or -1. */
+export function firstNonZero(data: Uint8Array, from = 0): number {
+  let i = from;
+  // Eight bytes at a time where aligned: zero-filled inputs can be gigabytes.
+  const aligned = (8 - ((data.byteOffset + i) & 7)) & 7;
+  for (const end = Math.min(data.length, i + aligned); i < end; i++) if (data[i] !== 0) return i;
+  const words = Math.floor((data.length - i) / 8);
+  if (words > 0) {
+    const w = new BigUint64Array(data.buffer, data.byteOffset + i, words);
+    for (let k = 0; k < words; k++) {
+      if (w[k] !== 0n) {
+        for (let j = i + k * 8; ; j++) if (data[j] !== 0) return j;
+      }
+    }
+    i += words * 8;
+  }
+  for (; i < data.length; i++) if (data[i] !== 0) return i;
+  return -1;
+}
+
 export interface Where {
   origin: string;
   offset: number;

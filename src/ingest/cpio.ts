@@ -360,6 +360,7 @@ export function addCpioEntries(tree: Tree, entries: Iterable<CpioEntry>, opts: A
     }
     if (node && hooks.onEntry) hooks.onEntry(x.keyOf(e.name), node, e);
   }
+  x.reportEmpty('an empty cpio archive');
 }
 
 // ---- writer -----------------------------------------------------------------------------

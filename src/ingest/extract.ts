@@ -65,6 +65,20 @@ export class Extractor {
     this.destKey = parts.join('/');
   }
 
+  /** Entries other than the top directory, and how many of them reached the tree (not excluded). */
+  readonly counts = { entries: 0, placed: 0 };
+
+  /**
+   * After the last entry: an archive that added nothing is said (nothing is dropped silently: a
+   * file of zeros reads as an empty tar, and a typo in an exclude can leave nothing).
+   */
+  reportEmpty(what = 'no entries'): void {
+    const { entries, placed } = this.counts;
+    if (placed > 0) return;
+    const why = entries === 0 ? what : `all ${entries} entr${entries === 1 ? 'y was' : 'ies were'} excluded`;
+    this.opts.onWarning?.(`${this.opts.origin}: ${why}; it adds nothing`);
+  }
+
   /** Symlinks this archive made whose target is absolute or contains '..'. */
   private readonly riskySymlinks = new Set<Node>();
 
@@ -109,10 +123,12 @@ export class Extractor {
         this.dirs.set('', top);
         return top;
       }
+      this.counts.entries++;
       if (this.isExcluded(comps)) {
         if (node.kind !== 'dir') this.excludedNodes.set(comps.join('/'), node);
         return node;
       }
+      this.counts.placed++;
       return this.place(comps, node);
     });
   }
@@ -125,6 +141,7 @@ export class Extractor {
         this.warn(`root-${offset}`, `skipped a hard link named '${show(path)}' (it would be the top directory)`);
         return;
       }
+      this.counts.entries++;
       if (this.isExcluded(comps)) return;
       const targetComps = this.normalize(target);
       this.checkNotThroughOwnSymlink(targetComps.slice(0, -1));
@@ -138,6 +155,7 @@ export class Extractor {
       if (node.kind === 'dir') {
         throw new ExtimgError('EISDIR', `hard link to '${show(target)}', which is a directory`, { target: show(target) });
       }
+      this.counts.placed++;
       this.place(comps, node);
     });
   }
@@ -146,7 +164,10 @@ export class Extractor {
   share(path: Uint8Array, node: Node, offset: number): void {
     this.guard(path, offset, () => {
       const comps = this.normalize(path);
-      if (comps.length === 0 || this.isExcluded(comps)) return;
+      if (comps.length === 0) return;
+      this.counts.entries++;
+      if (this.isExcluded(comps)) return;
+      this.counts.placed++;
       this.place(comps, node);
     });
   }

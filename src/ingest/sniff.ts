@@ -1,4 +1,6 @@
-import { ascii, startsWith } from './bytes.js';
+import { identifyDisk } from '../disk/identify.js';
+import { identifyExt } from '../ext/identify.js';
+import { ascii, firstNonZero, startsWith } from './bytes.js';
 import { AR_MAGIC } from './ar.js';
 import { cpioMagic } from './cpio.js';
 import { RPM_LEAD_MAGIC } from './rpm.js';
@@ -9,7 +11,8 @@ export type ArchiveFormat = 'tar' | 'cpio' | 'deb' | 'rpm';
 /**
  * What kind of archive uncompressed bytes are, by their magic: an rpm lead, an ar archive
  * whose first member is debian-binary, a cpio header, or a tar header ("ustar" at 257, or a
- * valid header checksum for v7 tars; two zero blocks are an empty tar).
+ * valid header checksum for v7 tars). Zero bytes are an empty tar only when nothing but zeros
+ * follows: an ext image, a disk or any file that merely starts with 1 KiB of zeros is not one.
  */
 export function sniffArchive(data: Uint8Array): ArchiveFormat | undefined {
   if (startsWith(data, RPM_LEAD_MAGIC)) return 'rpm';
@@ -19,8 +22,28 @@ export function sniffArchive(data: Uint8Array): ArchiveFormat | undefined {
   if (data.length >= 512) {
     if (ascii(data, 257, 5) === 'ustar') return 'tar';
     if (isTarHeader(data.subarray(0, 512))) return 'tar';
-    if (data.length >= 1024 && data.subarray(0, 1024).every((b) => b === 0)) return 'tar';
+    if (data.length >= 1024 && firstNonZero(data) === -1) return 'tar';
   }
+  return undefined;
+}
+
+/**
+ * What a file that is not an archive is, when it is a filesystem or disk image extimg can name
+ * ("an ext4 filesystem image", "a qcow2 disk image"), else undefined.
+ */
+export function identifyImage(data: Uint8Array): string | undefined {
+  const disk = identifyDisk(data);
+  if (disk?.kind === 'qcow2') return `a qcow2 disk image (version ${disk.version})`;
+  // GPT before ext (its signature is definitive); ext before MBR (a filesystem's first sector
+  // may hold a boot loader that ends in 0x55AA, as extlinux installs one).
+  if (disk?.kind === 'gpt') return 'a partitioned disk image (GPT)';
+  const ext = identifyExt(data);
+  if (ext === 'jbd2') return 'an ext3/ext4 external journal device';
+  if (ext) return `an ${ext} filesystem image`;
+  if (disk?.kind === 'mbr') return `a partitioned disk image (MBR, ${disk.partitions} partition${disk.partitions === 1 ? '' : 's'})`;
+  if (ascii(data, 0, 4) === 'hsqs') return 'a squashfs filesystem image';
+  if (ascii(data, 0x8001, 5) === 'CD001') return 'an ISO 9660 filesystem image';
+  if (startsWith(data, [0xe2, 0xe1, 0xf5, 0xe0], 1024)) return 'an EROFS filesystem image';
   return undefined;
 }
 

@@ -2,7 +2,7 @@ import { ExtimgError } from '../errors.js';
 import { BytesContent, SegmentedContent, type FileContent } from '../tree/content.js';
 import type { Timestamp } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
-import { align, corrupt, cString, entryOf, parseAsciiNumber, show, text, type Where } from './bytes.js';
+import { align, corrupt, cString, entryOf, firstNonZero, parseAsciiNumber, show, text, type Where } from './bytes.js';
 import { Extractor, type EntryKind, type EntryMeta } from './extract.js';
 import type { ArchiveOptions } from './options.js';
 
@@ -102,6 +102,18 @@ export function* readTar(data: Uint8Array, origin: string, onWarning?: (message:
       if (pending) throw corrupt({ ...where, entry: pendingName(pending) }, 'end of archive after an extended header, before its member');
       if (pos + 2 * BLOCK <= data.length && !isZeroBlock(data.subarray(pos + BLOCK, pos + 2 * BLOCK))) {
         onWarning?.(`${origin}: a lone zero block at byte ${pos}; the rest of the archive is ignored`);
+        return;
+      }
+      // The end-of-archive marker: only zeros (record padding) may follow. Anything else means
+      // this is no single tar archive (a disk image starts with zeros too), and GNU tar would
+      // silently ignore it: refuse instead.
+      const after = firstNonZero(data, Math.min(data.length, pos + 2 * BLOCK));
+      if (after >= 0) {
+        throw new ExtimgError(
+          'EFORMAT',
+          `${origin}: data at byte ${after} after the tar end-of-archive marker (two zero blocks at byte ${pos}): not a tar archive, or several archives joined (give each as its own input)`,
+          { archive: origin, offset: after },
+        );
       }
       return;
     }
@@ -233,6 +245,7 @@ export function addTar(tree: Tree, data: Uint8Array, opts: ArchiveOptions, skip?
     }
     x.add(entry);
   }
+  x.reportEmpty(firstNonZero(data) < 0 ? `no entries (${data.length} zero bytes, read as an empty tar archive)` : 'an empty tar archive');
 }
 
 /** Whether a 512-byte block is a plausible tar header: its checksum matches (signed or unsigned). */
