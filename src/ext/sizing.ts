@@ -121,12 +121,18 @@ function tooSmall(input: SizingInput, why: string): ExtimgError {
   );
 }
 
+/**
+ * Free inodes a fitted image keeps at least (with any headroom): a root filesystem needs room to
+ * create files at boot (logs, sockets, /tmp), and 5% of a small tree is a handful.
+ */
+export const MIN_FREE_INODES = 256;
+
 function fit(input: SizingInput, headroom: number): Sizing {
   const needInodes = input.plan.maxIno;
   const bs = input.blockSize;
   const bpg = bs * 8;
   const first = bs === 1024 ? 1 : 0;
-  const inodes = input.inodes ?? Math.ceil(input.plan.maxIno * (1 + headroom));
+  const inodes = input.inodes ?? Math.max(Math.ceil(needInodes * (1 + headroom)), headroom > 0 ? needInodes + MIN_FREE_INODES : needInodes);
   const inodeTableBlocks = Math.ceil((inodes * input.inodeSize) / bs);
   let total = input.plan.blocks + (input.journal ? (input.journalBlocks ?? 1024) : 0) + inodeTableBlocks + 64;
   for (let i = 0; i < 200; i++) {
