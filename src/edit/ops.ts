@@ -160,6 +160,21 @@ export interface HostFiles {
   file(path: string): FileContent;
   /** A host file's bytes now (appended files, device tables). */
   readFile(path: string): Uint8Array;
+  /**
+   * When the host path is a device node, FIFO or socket: what it is, so `write` makes the same
+   * node as `cp -a /dev/tty dev/` would (type, numbers, permission bits, owner). Else undefined.
+   */
+  special?(path: string): HostSpecial | undefined;
+}
+
+export interface HostSpecial {
+  kind: 'chr' | 'blk' | 'fifo' | 'socket';
+  major: number;
+  minor: number;
+  /** Permission bits (07777). */
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface EditOptions {
@@ -257,6 +272,13 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
       if (op === 'write') {
         return make((tree, opts) => {
           refuseDirectory(tree, path);
+          const special = content.special(opts);
+          if (special) {
+            // cp -a semantics: the node itself, its permission bits and owner, unless the edit says.
+            const m: MetaInput = { mode: special.mode, uid: special.uid, gid: special.gid, ...resolveMeta(tree, meta) };
+            tree.mknod(path, special.kind, special.major, special.minor, m);
+            return;
+          }
           tree.writeFile(path, content.get(opts), resolveMeta(tree, meta));
         });
       }
@@ -415,7 +437,7 @@ function contentOf(
   o: Record<string, unknown>,
   at: string,
   host: (p: string) => string,
-): { get(opts: EditOptions): FileContent; bytes(opts: EditOptions): Uint8Array } {
+): { get(opts: EditOptions): FileContent; bytes(opts: EditOptions): Uint8Array; special(opts: EditOptions): HostSpecial | undefined } {
   const given = CONTENT_KEYS.filter((k) => o[k] !== undefined);
   if (given.length === 0) throw invalid(at, `missing content: give one of 'source', 'content', 'contentBase64'`);
   if (given.length > 1) throw invalid(child(at, given[1]!), `give only one of 'source', 'content', 'contentBase64'`);
@@ -426,6 +448,7 @@ function contentOf(
     return {
       get: (opts) => hostFiles(opts).file(path),
       bytes: (opts) => hostFiles(opts).readFile(path),
+      special: (opts) => hostFiles(opts).special?.(path),
     };
   }
   let bytes: Uint8Array;
@@ -436,7 +459,7 @@ function contentOf(
     if (!BASE64.test(b64)) throw invalid(child(at, 'contentBase64'), 'not base64 (A-Z a-z 0-9 + /, padded with =)');
     bytes = decodeBase64(b64);
   }
-  return { get: () => new BytesContent(bytes), bytes: () => bytes };
+  return { get: () => new BytesContent(bytes), bytes: () => bytes, special: () => undefined };
 }
 
 function decodeBase64(s: string): Uint8Array {
