@@ -213,7 +213,7 @@ describe('edit ops', () => {
 
   it('refuses JSON numbers as modes when asked (recipes)', () => {
     const e = error(() => prepareEdit({ op: 'chmod', path: '/x', mode: 644 }, 'r.json: edits[0]', { json: true }));
-    expect(e.message).toBe('r.json: edits[0].mode: write the mode as an octal string ("01204" is 644; did you mean "644"?): JSON has no octal numbers');
+    expect(e.message).toBe('r.json: edits[0].mode: write the mode as an octal string (644 is the decimal number, octal "01204"; did you mean "0644"?): JSON has no octal numbers');
   });
 
   it('chmod: octal and symbolic, following symlinks unless told not to', () => {

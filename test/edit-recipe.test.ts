@@ -110,7 +110,7 @@ describe('recipes', () => {
   it.each<[unknown, string]>([
     [{ outptu: 'x' }, 'image.json: outptu: unknown key'],
     [{ edits: [{ op: 'mkdir', path: '/a' }, { op: 'mkdir', path: '/b' }, { op: 'chmod', path: '/x', mdoe: '0600' }] }, 'image.json: edits[2].mdoe: unknown key'],
-    [{ edits: [{ op: 'chmod', path: '/x', mode: 644 }] }, 'image.json: edits[0].mode: write the mode as an octal string ("01204" is 644; did you mean "644"?): JSON has no octal numbers'],
+    [{ edits: [{ op: 'chmod', path: '/x', mode: 644 }] }, 'image.json: edits[0].mode: write the mode as an octal string (644 is the decimal number, octal "01204"; did you mean "0644"?): JSON has no octal numbers'],
     [{ edits: {} }, 'image.json: edits: expected an array of edits, got an object'],
     [{ edits: ['mkdir /x'] }, 'image.json: edits[0]: expected an edit object ({"op": ..., ...}), got the string "mkdir /x"'],
     [{ inputs: 'rootfs' }, 'image.json: inputs: expected an array, got the string "rootfs"'],

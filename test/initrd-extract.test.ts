@@ -110,7 +110,7 @@ describe('initrd extract: like cpio -idm on the same data', () => {
       const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
       for (const [p, v] of special) {
         const rec = byPath.get(p)!;
-        expect(rec).toMatchObject({ type: v.type, mode: v.mode, uid: v.uid, gid: v.gid, created: false });
+        expect(rec).toMatchObject({ type: v.type, mode: v.mode.toString(8).padStart(4, '0'), uid: v.uid, gid: v.gid, created: false });
         if (v.type === 'c' || v.type === 'b') expect([rec.major, rec.minor]).toEqual([Number(BigInt(v.rdev!) >> 8n) & 0xfff, v.rdev! & 0xff]);
       }
       if (isRoot) {
@@ -277,7 +277,7 @@ describe('initrd extract: as an unprivileged user', () => {
       expect(fs.statSync(join(out, 'etc/fstab')).uid).toBe(65534);
       const manifest = JSON.parse(fs.readFileSync(`${out}.extimg-manifest.json`, 'utf8')) as { entries: ManifestRecord[] };
       expect(manifest.entries.find((e) => e.path === 'etc/fstab')).toMatchObject({ uid: 100_000, gid: 70_000, created: true, owned: false });
-      expect(manifest.entries.find((e) => e.path === 'dev/console')).toMatchObject({ type: 'c', major: 5, minor: 1, mode: 0o600, created: false });
+      expect(manifest.entries.find((e) => e.path === 'dev/console')).toMatchObject({ type: 'c', major: 5, minor: 1, mode: '0600', created: false });
     } finally {
       fs.chmodSync(join(base, 'out', 'ro'), 0o755);
       fs.rmSync(base, { recursive: true, force: true });

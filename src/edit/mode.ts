@@ -13,7 +13,9 @@ const OCTAL = /^(?:0o)?0*([0-7]{1,4})$/i;
 export function parseOctalMode(v: unknown, at: string, numbers = true): number {
   if (typeof v === 'number') {
     if (!numbers) {
-      throw invalid(at, `write the mode as an octal string ("0${v.toString(8)}" is ${v}; did you mean "${v}"?): JSON has no octal numbers`);
+      // 644 in JSON is the decimal number (octal 01204): almost always meant as "0644".
+      const meant = Number.isInteger(v) && v >= 0 && /^[0-7]{1,4}$/.test(String(v)) ? `; did you mean "${String(v).padStart(4, '0')}"?` : '';
+      throw invalid(at, `write the mode as an octal string (${v} is the decimal number, octal "0${Math.trunc(v).toString(8)}"${meant}): JSON has no octal numbers`);
     }
     if (!Number.isInteger(v) || v < 0 || v > 0o7777) throw invalid(at, `mode ${v} out of range (0-0o7777)`);
     return v;

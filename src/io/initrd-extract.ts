@@ -23,7 +23,8 @@ export interface ManifestRecord {
   path: string;
   pathHex?: string;
   type: string;
-  mode: number;
+  /** Permission bits as an octal string ("0755", "4755"), as recipes write modes. */
+  mode: string;
   uid: number;
   gid: number;
   major?: number;
@@ -64,6 +65,11 @@ function components(name: Uint8Array): Buffer[] | string {
     }
   }
   return out;
+}
+
+/** "0755", "4755": at least four digits, as recipes and `stat -c %04a` write modes. */
+function octalMode(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
 }
 
 function errCode(e: unknown): string {
@@ -132,7 +138,7 @@ export function extractSegments(segments: Segment[], dir: string, opts: ExtractO
       const shown = escapeName(e.name);
       const type = typeLetter(e.mode);
       const mode = e.mode & 0o7777;
-      const rec: ManifestRecord = { path: shown.text, type, mode, uid: e.uid, gid: e.gid, created: false, owned: false };
+      const rec: ManifestRecord = { path: shown.text, type, mode: octalMode(mode), uid: e.uid, gid: e.gid, created: false, owned: false };
       if (!shown.valid) rec.pathHex = Buffer.from(e.name).toString('hex');
       if (type === 'c' || type === 'b') {
         rec.major = e.rdevmajor;
