@@ -8,7 +8,7 @@
 //             early segment) && (cd dir/main-or-dir && find . | LC_ALL=C sort |
 //             cpio -o -H newc -R 0:0 | zstd -q -9 -T0) > OUT
 //   rewrite:  extimg initrd rewrite IN -o OUT --add HOOK:/conf/conf.d/zz-bench (zstd kept)
-//   append:   the same with --append
+//   append:   the same with --append-segment
 //   and, when fixtures/fetch-node.sh has fetched Node 22, the same under it (node:zlib zstd).
 // Every output is checked outside the timing: the hook is listed by `extimg initrd ls`.
 import { spawnSync } from 'node:child_process';
@@ -68,7 +68,7 @@ const rewrite = (nodeBin, out, ...extra) => [nodeBin, CLI, 'initrd', 'rewrite', 
 const CASES = [
   { name: 'pipeline', label: 'unmkinitramfs + cpio + zstd -9 -T0', cmd: (out) => ['bash', '-c', pipelineScript(out)] },
   { name: 'rewrite', label: `extimg initrd rewrite (zstd 3, full), Node ${process.version}`, cmd: (out) => rewrite('node', out) },
-  { name: 'append', label: `extimg initrd rewrite --append, Node ${process.version}`, cmd: (out) => rewrite('node', out, '--append') },
+  { name: 'append', label: `extimg initrd rewrite --append-segment, Node ${process.version}`, cmd: (out) => rewrite('node', out, '--append-segment') },
 ];
 // Node >= 22.15 has zstd in node:zlib (native, multi-threaded), which extimg then uses instead
 // of its WebAssembly zstd: the same runs under that Node when fixtures/fetch-node.sh fetched it.
@@ -78,7 +78,7 @@ if (fs.existsSync(NODE22)) {
   CASES.push(
     { name: 'rewrite22', label: `extimg initrd rewrite (zstd 3, full), Node ${v}`, cmd: (out) => rewrite(NODE22, out) },
     { name: 'rewrite22l9', label: `extimg initrd rewrite (zstd --level 9, full), Node ${v}`, cmd: (out) => rewrite(NODE22, out, '--level', '9') },
-    { name: 'append22', label: `extimg initrd rewrite --append, Node ${v}`, cmd: (out) => rewrite(NODE22, out, '--append') },
+    { name: 'append22', label: `extimg initrd rewrite --append-segment, Node ${v}`, cmd: (out) => rewrite(NODE22, out, '--append-segment') },
   );
 } else {
   console.log('bench/initrd: no fixtures/out/node22 (run fixtures/fetch-node.sh): Node 22 rows left out');

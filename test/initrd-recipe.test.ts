@@ -348,7 +348,7 @@ describe('extimg initrd rewrite --recipe', () => {
     expect(r3.status).toBe(2);
 
     const rm = writeJson(dir, 'rm.json', { edits: [{ op: 'mkdir', path: '/x' }, { op: 'remove', path: '/etc/big' }] });
-    const r4 = await cli(['initrd', 'rewrite', f.file, '--recipe', rm, '--append', '-o', join(f.dir, 'bad4.img')]);
+    const r4 = await cli(['initrd', 'rewrite', f.file, '--recipe', rm, '--append-segment', '-o', join(f.dir, 'bad4.img')]);
     expect(lines(r4.stderr)).toHaveLength(1);
     expect(r4.stderr).toContain(`${rm}: edits[1] (remove /etc/big): cannot be done with --append`);
     expect(r4.status).toBe(2);

@@ -123,10 +123,10 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
         expect(fs.readFileSync(join(f.dir, 'x/usr/bin/ls'))).toEqual(fs.readFileSync(join(f.mainDir, 'usr/bin/busybox')));
       });
 
-      it('--append keeps the input byte for byte and appends one segment', async () => {
+      it('--append-segment keeps the input byte for byte and appends one segment', async () => {
         const f = fx();
         const out = join(f.dir, 'app.img');
-        const r = await cli(['initrd', 'rewrite', f.file, '-o', out, '--append', '--add', `${hookFile()}:/conf/conf.d/zz-extimg:0755`]);
+        const r = await cli(['initrd', 'rewrite', f.file, '-o', out, '--append-segment', '--add', `${hookFile()}:/conf/conf.d/zz-extimg:0755`]);
         expect(r.stderr).toMatch(/appended/);
         expect(r.status).toBe(0);
         const bytes = fs.readFileSync(out);
@@ -168,10 +168,10 @@ describe.skipIf(tools !== undefined)('extimg initrd rewrite (judged by lsinitram
     expect(fs.readFileSync(c).equals(A)).toBe(true);
   });
 
-  it('refuses --rm with --append, lzo output, a bad level, and leaves no output on failure', async () => {
+  it('refuses --rm with --append-segment, lzo output, a bad level, and leaves no output on failure', async () => {
     const f = makeInitrd(work.dir, `rw-err-${n++}`, 'gzip');
     const out = join(f.dir, 'bad.img');
-    const r1 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--append', '--rm', '/etc/fstab']);
+    const r1 = await cli(['initrd', 'rewrite', f.file, '-o', out, '--append-segment', '--rm', '/etc/fstab']);
     expect(r1.status).not.toBe(0);
     expect(r1.stderr).toMatch(/--append.*cannot delete/);
     expect(r1.stderr.trim().split('\n')).toHaveLength(1);

@@ -13,7 +13,7 @@ import type { CliContext } from './context.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { BUILD_HELP } from './help.js';
 import { nodeHostFiles } from './host.js';
-import { applyInput, parseInputSpec, prepareInputs, resolveInputs, type InputSpec } from './inputs.js';
+import { applyInputs, parseInputSpec, resolveInputs, type InputSpec } from './inputs.js';
 import { formatBytes, Progress } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
 import {
@@ -47,6 +47,7 @@ const OPTIONS = {
   owner: { type: 'string' },
   timestamp: { type: 'string' },
   exclude: { type: 'string', multiple: true },
+  'one-file-system': { type: 'boolean', short: 'x' },
   recipe: { type: 'string' },
   ...EDIT_OPTIONS,
   json: { type: 'boolean' },
@@ -68,6 +69,8 @@ export interface BuildPlan {
   options: BuildOptions;
   owner?: { uid: number; gid: number };
   exclude: string[];
+  /** -x: host directory inputs stay on their own filesystem. */
+  oneFileSystem: boolean;
   /** Device tables and edits in the order they apply: the recipe's, then the command line's. */
   edits: PreparedEdit[];
   json: boolean;
@@ -123,6 +126,7 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     inputs: [...(recipe?.inputs ?? []), ...positionals.map((arg) => parseInputSpec(arg))],
     options: o,
     exclude,
+    oneFileSystem: values['one-file-system'] ?? recipe?.oneFileSystem ?? false,
     edits: [...(recipe?.edits ?? []), ...cliEdits(parsed)],
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -170,11 +174,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   };
   // Fail on an unusable output before the slow part, not after it.
   checkTarget(plan.output);
-  const prepared = await prepareInputs(inputs);
-  for (const [k, input] of inputs.entries()) {
-    await applyInput(tree, input, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, onWarning }, prepared.get(k));
-    prepared.delete(k);
-  }
+  await applyInputs(tree, inputs, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, oneFileSystem: plan.oneFileSystem, onWarning });
   for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
 
   const options: BuildOptions = { ...plan.options };
@@ -225,6 +225,7 @@ export function summary(output: string, r: BuildResult): string {
   return (
     `${output}: ${r.type}, ${formatBytes(r.bytes)}, ` +
     `blocks ${r.usedBlocks}/${r.blocksCount} used (${r.blockSize} bytes each), ` +
-    `inodes ${r.inodesCount - r.freeInodes}/${r.inodesCount} used`
+    `inodes ${r.inodesCount - r.freeInodes}/${r.inodesCount} used; ` +
+    `free ${formatBytes(r.freeBlocks * r.blockSize)} and ${r.freeInodes} inodes`
   );
 }

@@ -22,6 +22,7 @@ export const EDIT_OPTIONS = {
   chmod: { type: 'string', multiple: true },
   chown: { type: 'string', multiple: true },
   rm: { type: 'string', multiple: true },
+  'rm-f': { type: 'string', multiple: true },
   mv: { type: 'string', multiple: true },
   devices: { type: 'string', short: 'D', multiple: true },
 } as const;
@@ -125,6 +126,9 @@ export function parseEditOption(name: EditOptionName, value: string, hostPath: (
     }
     case 'rm':
       edit = { op: 'remove', path: nonEmpty(value, 'PATH'), recursive: true };
+      break;
+    case 'rm-f':
+      edit = { op: 'remove', path: nonEmpty(value, 'PATH'), recursive: true, force: true };
       break;
     case 'mv': {
       const [from, to] = pair('FROM=TO');

@@ -39,7 +39,8 @@ Options:
   -m, --reserved-percent N  blocks reserved for root, in percent (default 5)
       --size SIZE           image size: bytes, or with K, M, G, T (binary): 64M, 1.5G
                             (default: fit the content plus headroom)
-      --headroom H          free room when fitting: a percentage (20%) or fraction (0.2)
+      --headroom H          free room when fitting: a percentage (20%) or fraction (0.2);
+                            default 5%, and at least 256 free inodes unless 0
       --journal-blocks N    ext3 journal size in blocks (default as mke2fs)
       --no-resize-inode     reserve no GDT blocks for online resizing
       --owner UID:GID       owner of every input file (default: the host's owners)
@@ -47,7 +48,10 @@ Options:
                             (default: $SOURCE_DATE_EPOCH when set)
       --exclude GLOB        leave out input entries matching GLOB, as tar --exclude
                             ('*.pyc', 'usr/share/doc'; '/x' anchors at the input's
-                            root; a directory takes its contents along); repeatable
+                            root; a directory takes its contents along); repeatable;
+                            a pattern that matches nothing is named in a warning
+  -x, --one-file-system     host directory inputs: do not cross into other filesystems
+                            (mount points become empty directories, as tar/cp/rsync -x)
       --recipe FILE         read options, inputs and edits from a JSON recipe; options
                             given here override it ('extimg schema' prints its schema)
       --json                print a JSON summary to stdout
@@ -71,6 +75,7 @@ Edits (after the inputs, in the order given; each may be repeated):
       --chmod PATH=MODE     octal (0600) or symbolic (u+s, go-w)
       --chown PATH=OWNER    UID:GID, or USER:GROUP from the image's /etc/passwd, group
       --rm PATH             remove PATH and everything below it
+      --rm-f PATH           the same, and a missing PATH is fine (rm -rf)
       --mv FROM=TO          move FROM to TO (into TO if it is a directory); parents made
   -D, --devices FILE[:/PATH]
                             apply a genext2fs device table (at /PATH)
@@ -86,7 +91,7 @@ extimg schema > extimg-recipe.schema.json
 
 export const INITRD_HELP = `Usage: extimg initrd ls FILE [--json]
        extimg initrd extract FILE DIR
-       extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append] [--recipe FILE]
+       extimg initrd rewrite FILE -o OUT [edits] [--compress ...] [--append-segment] [--recipe FILE]
        extimg initrd create -o OUT [--compress ...] [edits] [--recipe FILE] INPUT...
 
 Read a Linux initrd as the kernel unpacks it: uncompressed newc cpio segments (early
@@ -98,7 +103,7 @@ Commands:
   rewrite FILE -o OUT       edit and repack (see 'extimg initrd rewrite --help'): early
                             segments kept byte for byte, the main one rebuilt and compressed
                             as before or with --compress (gzip, zstd, xz, lz4, bzip2, lzma,
-                            none); --append adds one segment
+                            none); --append-segment adds one segment
   ls FILE                   every entry, segment by segment: segment, compression, type
                             (d - l c b p s), mode (octal), uid, gid, size (or major,minor),
                             name (non-UTF-8 bytes as \\xNN), symlink target

@@ -10,7 +10,7 @@ import { checkExcludePatterns } from '../edit/glob.js';
 import { applyPreparedEdit } from '../edit/ops.js';
 import { checkTarget } from '../io/file.js';
 import { Tree } from '../tree/tree.js';
-import { applyInput, parseInputSpec, prepareInputs, resolveInputs } from './inputs.js';
+import { applyInputs, parseInputSpec, resolveInputs } from './inputs.js';
 import { withFileSink } from '../io/file.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { nodeHostFiles } from './host.js';
@@ -22,6 +22,7 @@ import { formatEntry, listSegments } from '../initrd/list.js';
 import { scanSegments, type Segment } from '../initrd/segments.js';
 import type { CliContext } from './context.js';
 import { INITRD_HELP } from './help.js';
+import { Progress } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
 
 const CMD = 'initrd';
@@ -116,17 +117,20 @@ const LEVELS_HELP = levelRanges()
   .join(',\n                            ');
 
 export const INITRD_REWRITE_HELP = `Usage: extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N]
-                             [--append] [--timestamp S] [--recipe FILE]
+                             [--append-segment] [--timestamp S] [--recipe FILE]
 
 Apply edits to an initrd's main (last compressed) segment and write it back: early segments
-(microcode) stay byte for byte unless an edit names a path only they hold. With --append the
-input is kept byte for byte and one small segment with the added/replaced files is appended.
+(microcode) stay byte for byte unless an edit names a path only they hold. With
+--append-segment the input is kept byte for byte and one small segment with the added or
+replaced files is appended (the kernel and 'extimg initrd ls' see it; Debian's lsinitramfs
+and unmkinitramfs do not).
 
 Edits (in command-line order, as for 'extimg build'):
   --add SRC:DEST[:MODE]     host file SRC as DEST (--write DEST=SRC, then --chmod DEST=MODE)
-  --write PATH=SRC  --write-text PATH=TEXT  --append-text PATH=TEXT  --mkdir PATH[:MODE]
-  --symlink PATH=TARGET  --link PATH=EXISTING  --mknod PATH:c|b:MAJ:MIN[:MODE]
-  --chmod PATH=MODE  --chown PATH=OWNER  --rm PATH  --mv FROM=TO (not with --append)
+  --write PATH=SRC  --write-text PATH=TEXT  --append PATH=SRC  --append-text PATH=TEXT
+  --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING
+  --mknod PATH:c|b:MAJ:MIN[:MODE]  --chmod PATH=MODE  --chown PATH=OWNER  -D/--devices TABLE
+  --rm PATH  --rm-f PATH  --mv FROM=TO (these three not with --append-segment)
 
 Options:
   -o, --output OUT          the new initrd (written to a temp file, renamed into place)
@@ -136,7 +140,8 @@ Options:
       --level N             ${LEVELS_HELP}
       --single-stream       one compressed stream, not ~4 MiB parts compressed in parallel
                             (for unpackers that stop after the first stream)
-      --append              append a segment instead of repacking
+      --append-segment      append a segment instead of repacking (was --append
+                            before 0.2.0; --append PATH=SRC is the edit, as in build)
       --timestamp S         clamp mtimes to S (default SOURCE_DATE_EPOCH): reproducible output
       --recipe FILE         output, compress, level, timestamp, devices and edits from a JSON
                             recipe (the 'extimg build --recipe' format; ext-only keys and
@@ -145,24 +150,24 @@ Options:
 `;
 
 const RW = 'initrd rewrite';
-const { append: _appendFile, ...REWRITE_EDIT_OPTIONS } = EDIT_OPTIONS;
 const REWRITE_OPTIONS = {
   output: { type: 'string', short: 'o' },
   compress: { type: 'string' },
   level: { type: 'string' },
   'single-stream': { type: 'boolean' },
-  append: { type: 'boolean' },
+  'append-segment': { type: 'boolean' },
   timestamp: { type: 'string' },
   recipe: { type: 'string' },
   add: { type: 'string', multiple: true },
-  ...REWRITE_EDIT_OPTIONS,
+  ...EDIT_OPTIONS,
   quiet: { type: 'boolean', short: 'q' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** `extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N] [--append] [--timestamp S] [--recipe FILE]`. */
+/** `extimg initrd rewrite FILE -o OUT [edits] [--compress C] [--level N] [--append-segment] [--timestamp S] [--recipe FILE]`. */
 export async function rewriteCommand(args: string[], ctx: CliContext): Promise<number> {
+  refuseOldAppend(args);
   let parsed;
   try {
     parsed = parseArgs({ args, options: REWRITE_OPTIONS, allowPositionals: true, strict: true, tokens: true });
@@ -197,20 +202,23 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     if (token.name === 'add') edits.push(...parseAdd(token.value ?? ''));
-    else if (isEditOption(token.name) && token.name !== 'append') edits.push(parseEditOption(token.name, token.value ?? ''));
+    else if (isEditOption(token.name)) edits.push(parseEditOption(token.name, token.value ?? ''));
   }
+  const appendSegment = values['append-segment'] ?? recipe?.appendSegment ?? false;
   const data = readInput(input);
+  const progress = compressProgress(ctx, values.quiet);
   const r = await rewriteInitrd(data, {
     origin: input,
     edits,
     editOptions: { host: nodeHostFiles },
     compress,
     ...(level !== undefined ? { level, levelOrigin } : {}),
-    append: values.append ?? false,
-    ...(values['single-stream'] ? { parts: { partBytes: Infinity } } : {}),
+    appendSegment,
+    parts: { ...(values['single-stream'] ? { partBytes: Infinity } : {}), ...progress.option },
     ...(timestamp !== undefined ? { timestamp } : {}),
     onWarning: (m) => ctx.stderr.write(`extimg: warning: ${m}\n`),
   });
+  progress.done();
   withFileSink(output, (sink) => {
     let pos = 0;
     for (const c of r.chunks) {
@@ -219,10 +227,36 @@ export async function rewriteCommand(args: string[], ctx: CliContext): Promise<n
     }
   });
   if (!values.quiet) {
-    const what = values.append ? `appended a ${r.codec} segment of ${r.entries} entries` : `rebuilt segment(s) ${r.rebuilt.join(', ')} (${r.codec}, ${r.entries} entries)`;
+    const what = appendSegment ? `appended a ${r.codec} segment of ${r.entries} entries` : `rebuilt segment(s) ${r.rebuilt.join(', ')} (${r.codec}, ${r.entries} entries)`;
     ctx.stderr.write(`extimg: ${output}: ${r.bytes} bytes, ${what}\n`);
   }
   return 0;
+}
+
+/**
+ * Before 0.2.0 `initrd rewrite --append` was the segment mode; it is the append edit now, as in
+ * build. An `--append` without PATH=SRC after it is almost surely the old flag: say so.
+ */
+function refuseOldAppend(args: string[]): void {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') return;
+    if (args[i] !== '--append') continue;
+    const next = args[i + 1];
+    if (next === undefined || next.startsWith('-') || !next.includes('=')) {
+      throw usageError("--append takes PATH=SRC (append a host file, as in 'extimg build'); to append a segment, use --append-segment", RW);
+    }
+  }
+}
+
+/**
+ * A progress line while an initrd is compressed (xz of Debian's initrd takes ~12 s), on a
+ * terminal only and not with --quiet; cleared before the summary or an error.
+ */
+function compressProgress(ctx: CliContext, quiet: boolean | undefined, codec?: string): { option: { onProgress?: (done: number, total: number) => void }; done(): void } {
+  if (quiet || !ctx.stderr.isTTY) return { option: {}, done() {} };
+  const progress = new Progress(ctx.stderr, `extimg: compressing${codec ? ` (${codec})` : ''}`);
+  ctx.cleanup.push(() => progress.clear());
+  return { option: { onProgress: (done, total) => progress.update(done, total) }, done: () => progress.clear() };
 }
 
 /** `--add SRC:DEST[:MODE]`: --write DEST=SRC, then --chmod DEST=MODE. DEST has no ':'. */
@@ -277,7 +311,7 @@ Edits (in command-line order, as for 'extimg build'):
   --add SRC:DEST[:MODE]     host file SRC as DEST (--write DEST=SRC, then --chmod DEST=MODE)
   --write PATH=SRC  --write-text PATH=TEXT  --append PATH=SRC  --append-text PATH=TEXT
   --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING  --mknod PATH:c|b:MAJ:MIN[:MODE]
-  --chmod PATH=MODE  --chown PATH=OWNER  --rm PATH  --mv FROM=TO  -D/--devices TABLE
+  --chmod PATH=MODE  --chown PATH=OWNER  --rm PATH  --rm-f PATH  --mv FROM=TO  -D/--devices TABLE
 
 Options:
   -o, --output OUT          the initrd (written to a temp file, renamed into place)
@@ -290,6 +324,7 @@ Options:
                             SOURCE_DATE_EPOCH): two runs give identical bytes
       --owner UID:GID       owner of every input entry
       --exclude PAT         leave out matching input paths (repeatable)
+  -x, --one-file-system     host directory inputs: do not cross into other filesystems
       --recipe FILE         output, compress, level, owner, timestamp, exclude, inputs, devices
                             and edits from a JSON recipe (the 'extimg build --recipe' format;
                             ext-only keys are refused): its inputs, excludes and edits come
@@ -306,6 +341,7 @@ const CREATE_OPTIONS = {
   timestamp: { type: 'string' },
   owner: { type: 'string' },
   exclude: { type: 'string', multiple: true },
+  'one-file-system': { type: 'boolean', short: 'x' },
   recipe: { type: 'string' },
   add: { type: 'string', multiple: true },
   ...EDIT_OPTIONS,
@@ -367,18 +403,16 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
   const onWarning = (m: string): void => {
     ctx.stderr.write(`extimg: warning: ${m}\n`);
   };
-  const prepared = await prepareInputs(inputs);
-  for (const [k, input] of inputs.entries()) {
-    await applyInput(tree, input, { ...(owner ? { owner } : {}), exclude, onWarning }, prepared.get(k));
-    prepared.delete(k);
-  }
+  await applyInputs(tree, inputs, { ...(owner ? { owner } : {}), exclude, oneFileSystem: values['one-file-system'] ?? recipe?.oneFileSystem ?? false, onWarning });
   for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+  const progress = compressProgress(ctx, values.quiet, compress);
   const r = await createInitrd(tree, {
     compress,
     ...(level !== undefined ? { level } : {}),
     ...(timestamp !== undefined ? { timestamp } : {}),
-    ...(values['single-stream'] ? { parts: { partBytes: Infinity } } : {}),
+    parts: { ...(values['single-stream'] ? { partBytes: Infinity } : {}), ...progress.option },
   });
+  progress.done();
   withFileSink(output, (sink) => sink.write(0, r.data));
   if (!values.quiet) ctx.stderr.write(`extimg: ${output}: ${r.data.length} bytes, ${r.codec}, ${r.entries} entries (${r.cpioBytes} bytes of newc)\n`);
   return 0;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
-import { excludeMatcher } from '../edit/glob.js';
+import { Excludes } from '../edit/glob.js';
 import { fsError } from '../io/fs-error.js';
 import { addHostDirectory, type HostDirectoryOptions } from '../ingest/hostdir.js';
 import type { Prepared } from '../ingest/archive.js';
@@ -61,6 +61,31 @@ function loadArchiveModule(): Promise<ArchiveModule> {
   return (archiveModule ??= import('../ingest/archive.js'));
 }
 
+export interface ApplyInputsOptions {
+  owner?: { uid: number; gid: number };
+  /** Patterns for every input (--exclude and the recipe's). */
+  exclude: readonly string[];
+  oneFileSystem?: boolean;
+  onWarning: (message: string) => void;
+}
+
+/**
+ * Read every input (archives decompressed in parallel up front) and apply them in order; then
+ * name each exclude pattern that matched nothing in any input (a typo must not pass silently).
+ */
+export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], o: ApplyInputsOptions): Promise<void> {
+  const exclude = new Excludes(o.exclude);
+  const options: ApplyOptions = { exclude, onWarning: o.onWarning };
+  if (o.owner) options.owner = o.owner;
+  if (o.oneFileSystem) options.oneFileSystem = true;
+  const prepared = await prepareInputs(inputs);
+  for (const [k, input] of inputs.entries()) {
+    await applyInput(tree, input, options, prepared.get(k));
+    prepared.delete(k);
+  }
+  for (const pattern of exclude.unmatched()) o.onWarning(`exclude pattern '${pattern}' matched nothing in any input`);
+}
+
 /** Check every input before any is applied. */
 export function resolveInputs(specs: readonly InputSpec[]): ResolvedInput[] {
   return specs.map(resolveInput);
@@ -68,8 +93,10 @@ export function resolveInputs(specs: readonly InputSpec[]): ResolvedInput[] {
 
 export interface ApplyOptions {
   owner?: { uid: number; gid: number };
-  /** --exclude patterns (every input); an input's own are added. */
-  exclude?: readonly string[];
+  /** --exclude patterns (every input, one set for all so unmatched ones can be named); an input's own are added. */
+  exclude?: Excludes;
+  /** Host directories: stay on one filesystem (-x). */
+  oneFileSystem?: boolean;
   onWarning?: (message: string) => void;
 }
 
@@ -109,13 +136,27 @@ export async function prepareInputs(inputs: readonly ResolvedInput[]): Promise<M
  */
 export async function applyInput(tree: Tree, input: ResolvedInput, options: ApplyOptions, prepared?: Prepared): Promise<void> {
   const owner = input.owner ?? options.owner;
-  const patterns = [...(options.exclude ?? []), ...(input.exclude ?? [])];
-  const exclude = patterns.length ? excludeMatcher(patterns) : undefined;
+  const global = options.exclude?.size ? options.exclude : undefined;
+  const own = input.exclude?.length ? new Excludes(input.exclude, `${input.arg}: exclude`) : undefined;
+  const exclude = global && own ? (p: string) => own.test(p) || global.test(p) : (own ?? global)?.test;
+  await applyOne(tree, input, options, owner, exclude, prepared);
+  for (const pattern of own?.unmatched() ?? []) options.onWarning?.(`${input.arg}: exclude pattern '${pattern}' matched nothing in this input`);
+}
+
+async function applyOne(
+  tree: Tree,
+  input: ResolvedInput,
+  options: ApplyOptions,
+  owner: { uid: number; gid: number } | undefined,
+  exclude: ((path: string) => boolean) | undefined,
+  prepared: Prepared | undefined,
+): Promise<void> {
   switch (input.kind) {
     case 'dir': {
       const opts: HostDirectoryOptions = { dest: input.dest };
       if (owner) opts.owner = owner;
       if (exclude) opts.exclude = exclude;
+      if (options.oneFileSystem) opts.oneFileSystem = true;
       if (options.onWarning) opts.onWarning = options.onWarning;
       addHostDirectory(tree, input.source, opts);
       return;

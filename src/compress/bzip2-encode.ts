@@ -81,7 +81,7 @@ interface Work {
  * Compress `data` as one bzip2 stream. `level` is the block size in units of 100 000 bytes
  * (1-9, as `bzip2 -1` .. `-9`); anything else is a RangeError.
  */
-export function encodeBzip2(data: Uint8Array, level = 9): Uint8Array {
+export function encodeBzip2(data: Uint8Array, level = 9, onProgress?: (done: number) => void): Uint8Array {
   if (!Number.isInteger(level) || level < 1 || level > 9) throw new RangeError(`bzip2 level must be 1-9, not ${level}`);
   // bzip2 stops filling a block at this many RLE1 bytes; the decoder allows level * 100000.
   const blockLimit = level * 100000 - 19;
@@ -110,6 +110,7 @@ export function encodeBzip2(data: Uint8Array, level = 9): Uint8Array {
     const crc = blockCrc(data, start, pos);
     combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
     writeBlock(w, work, rle.length, crc);
+    onProgress?.(pos);
   }
   w.ensure(16);
   w.bits(24, 0x177245); // sqrt(pi)

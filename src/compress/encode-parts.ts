@@ -118,6 +118,8 @@ export interface EncodePartsOptions {
   workers?: number;
   /** The worker module (tests point it at a broken one); default encode-worker.js beside this. */
   workerUrl?: URL;
+  /** Input bytes compressed so far, of `total`: after each part, and within a slow single stream. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -127,11 +129,19 @@ export interface EncodePartsOptions {
 export async function encodeParts(data: Uint8Array, boundaries: readonly number[], codec: EncodeCodec, level?: number, options: EncodePartsOptions = {}): Promise<Uint8Array> {
   if (level !== undefined) checkEncodeLevel(codec, level);
   const cuts = cutPoints(data.length, boundaries, options.partBytes ?? PART_BYTES);
-  if (!splits(codec) || cuts.length <= 2) return encode(data, codec, level);
+  const report = options.onProgress;
+  const total = data.length;
+  if (!splits(codec) || cuts.length <= 2) {
+    const out = await encode(data, codec, level, report ? (done) => report(done, total) : undefined);
+    report?.(total, total);
+    return out;
+  }
   const parts = cuts.slice(0, -1).map((start, i) => data.subarray(start, cuts[i + 1]));
+  let done = 0;
+  const partDone = report ? (n: number): void => report((done += n), total) : undefined;
   const url = options.workerUrl ?? defaultWorkerUrl();
   const workers = Math.min(options.workers ?? MAX_WORKERS, parts.length, MAX_WORKERS, cores());
-  const encoded = url && workers > 1 ? await inWorkers(url, workers, codec, level, parts) : await inThread(codec, level, parts);
+  const encoded = url && workers > 1 ? await inWorkers(url, workers, codec, level, parts, partDone) : await inThread(codec, level, parts, partDone);
   if (codec === 'xz') {
     const { xzStream } = await import('./xz-encode.js');
     return xzStream(encoded.map((p) => (p.kind === 'xz-block' ? p.block : unreachable())));
@@ -144,9 +154,12 @@ function unreachable(): never {
 }
 
 
-async function inThread(codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
+async function inThread(codec: PartCodec, level: number | undefined, parts: Uint8Array[], partDone?: (bytes: number) => void): Promise<EncodedPart[]> {
   const out: EncodedPart[] = [];
-  for (const p of parts) out.push(await encodePart(codec, level, p));
+  for (const p of parts) {
+    out.push(await encodePart(codec, level, p));
+    partDone?.(p.length);
+  }
   return out;
 }
 
@@ -168,7 +181,14 @@ export interface WarmRequest {
  * encode-worker.js, resource limits) does not fail the encode: its part and every part not
  * handed out yet are encoded in this thread instead. An encoder error in a worker rejects.
  */
-function inWorkers(url: URL, size: number, codec: PartCodec, level: number | undefined, parts: Uint8Array[]): Promise<EncodedPart[]> {
+function inWorkers(
+  url: URL,
+  size: number,
+  codec: PartCodec,
+  level: number | undefined,
+  parts: Uint8Array[],
+  partDone?: (bytes: number) => void,
+): Promise<EncodedPart[]> {
   return new Promise((resolve, reject) => {
     const results: (EncodedPart | undefined)[] = new Array<EncodedPart | undefined>(parts.length).fill(undefined); // no holes: every() skips them
     const pool = new Set<Worker>();
@@ -193,7 +213,11 @@ function inWorkers(url: URL, size: number, codec: PartCodec, level: number | und
       for (const w of pool) void w.terminate();
       pool.clear();
       void (async () => {
-        for (let i = 0; i < parts.length; i++) if (results[i] === undefined) results[i] = await encodePart(codec, level, parts[i]!);
+        for (let i = 0; i < parts.length; i++) {
+          if (results[i] !== undefined) continue;
+          results[i] = await encodePart(codec, level, parts[i]!);
+          partDone?.(parts[i]!.length);
+        }
       })().then(() => end(), end);
     };
     const give = (w: Worker, busy: Map<Worker, number>): void => {
@@ -220,6 +244,7 @@ function inWorkers(url: URL, size: number, codec: PartCodec, level: number | und
           if (!r.ok) return end(new ExtimgError('EIO', `${codec}: ${r.message}`, { codec }));
           results[r.id] = r.part;
           partStats.inWorkers++;
+          partDone?.(parts[r.id]!.length);
           busy.delete(w);
           give(w, busy);
           maybeDone();

@@ -38,8 +38,11 @@ export function checkEncodeCodec(codec: string, origin: string): EncodeCodec {
   throw new ExtimgError('EFORMAT', `${origin}: unknown compression '${codec}'`, { origin, codec });
 }
 
-/** Compress a whole buffer. `level` is checked against the codec's range (lz4 and none take none). */
-export async function encode(data: Uint8Array, codec: EncodeCodec, level?: number): Promise<Uint8Array> {
+/**
+ * Compress a whole buffer. `level` is checked against the codec's range (lz4 and none take none).
+ * `onProgress` hears the input bytes done so far from the slow encoders (xz, lzma, bzip2).
+ */
+export async function encode(data: Uint8Array, codec: EncodeCodec, level?: number, onProgress?: (done: number) => void): Promise<Uint8Array> {
   switch (codec) {
     case 'none':
       return data;
@@ -51,11 +54,11 @@ export async function encode(data: Uint8Array, codec: EncodeCodec, level?: numbe
       return encodeLz4Legacy(data);
     // Loaded when used: most runs write gzip or zstd and need not compile these.
     case 'xz':
-      return (await import('./xz-encode.js')).encodeXz(data, { level: checkLevel('xz', level) });
+      return (await import('./xz-encode.js')).encodeXz(data, { level: checkLevel('xz', level), ...(onProgress ? { onProgress } : {}) });
     case 'lzma':
-      return (await import('./lzma-encode.js')).encodeLzmaAlone(data, { level: checkLevel('lzma', level) });
+      return (await import('./lzma-encode.js')).encodeLzmaAlone(data, { level: checkLevel('lzma', level), ...(onProgress ? { onProgress } : {}) });
     case 'bzip2':
-      return (await import('./bzip2-encode.js')).encodeBzip2(data, checkLevel('bzip2', level));
+      return (await import('./bzip2-encode.js')).encodeBzip2(data, checkLevel('bzip2', level), onProgress);
   }
 }
 

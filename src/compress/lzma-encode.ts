@@ -62,7 +62,12 @@ const DICT_LOG = [20, 21, 22, 22, 23, 23, 23, 24, 25, 26];
 export interface LzmaEncodeOptions {
   /** 0-9; default 6. */
   level?: number;
+  /** Called with the bytes encoded so far, about every PROGRESS_BYTES (for a progress line). */
+  onProgress?: (done: number) => void;
 }
+
+/** How often onProgress is called: a compare per symbol, a call per MiB. */
+const PROGRESS_BYTES = 1 << 20;
 
 /** The dictionary size to use (and record in the header) for `n` bytes at `level`. */
 export function dictSizeFor(n: number, level: number): number {
@@ -215,12 +220,16 @@ class LzmaEncoder {
   private foundDist = 0;
   private readonly depth: number;
   private readonly nice: number;
+  /** The position at which onProgress is called next (Infinity without one). */
+  private nextReport = Infinity;
 
   constructor(
     readonly data: Uint8Array,
     readonly dictSize: number,
     level: number,
+    private readonly onProgress?: (done: number) => void,
   ) {
+    if (onProgress) this.nextReport = PROGRESS_BYTES;
     const { depth, nice } = LEVELS[level]!;
     this.depth = depth;
     this.nice = nice;
@@ -362,6 +371,10 @@ class LzmaEncoder {
     const nice = this.nice;
     while (this.pos < endPos && rc.pending + 32 <= outLimit) {
       const p = this.pos;
+      if (p >= this.nextReport) {
+        this.nextReport = p + PROGRESS_BYTES;
+        this.onProgress!(p);
+      }
       const avail = Math.min(MATCH_LEN_MAX, endPos - p);
       if (avail < MATCH_LEN_MIN) {
         if (this.foundAt !== p) this.insertUpTo(p + 1);
@@ -579,7 +592,7 @@ function checkLevel(level: number | undefined): number {
 export function encodeLzmaAlone(data: Uint8Array, options: LzmaEncodeOptions = {}): Uint8Array {
   const level = checkLevel(options.level);
   const dictSize = dictSizeFor(data.length, level);
-  const enc = new LzmaEncoder(data, dictSize, level);
+  const enc = new LzmaEncoder(data, dictSize, level, options.onProgress);
   const rc = new RangeEncoder(Math.max(1024, data.length >>> 2));
   enc.encodeUntil(rc, data.length, Infinity);
   // Empty input: the kernel's unlzma allocates min(size, dictionary) bytes and fails on 0, so
@@ -618,7 +631,7 @@ export function lzma2DictByte(dictSize: number): number {
 export function encodeLzma2(data: Uint8Array, options: LzmaEncodeOptions = {}): { stream: Uint8Array; dictSize: number } {
   const level = checkLevel(options.level);
   const dictSize = dictSizeFor(data.length, level);
-  const enc = new LzmaEncoder(data, dictSize, level);
+  const enc = new LzmaEncoder(data, dictSize, level, options.onProgress);
   const rc = new RangeEncoder(LZMA2_COMPRESSED_MAX + 64);
   const parts: Uint8Array[] = [];
   let total = 0;

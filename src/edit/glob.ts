@@ -57,14 +57,53 @@ function compileOne(pattern: string, where: string): Compiled {
  * root.
  */
 export function excludeMatcher(patterns: readonly string[], where = '--exclude'): PathMatcher {
-  const compiled = patterns.map((p) => compileOne(p, where));
-  if (compiled.length === 0) return () => false;
-  return (path: string): boolean => {
+  return new Excludes(patterns, where).test;
+}
+
+/**
+ * A list of exclude patterns that remembers which of them ever matched, so that a pattern that
+ * matched nothing (a typo such as `/prco` would copy all of /proc) can be named afterwards.
+ * One set may serve several inputs.
+ */
+export class Excludes {
+  private readonly compiled: Compiled[];
+  private readonly hit: boolean[];
+  private unhit: number;
+
+  constructor(readonly patterns: readonly string[], where = '--exclude') {
+    this.compiled = patterns.map((p) => compileOne(p, where));
+    this.hit = this.compiled.map(() => false);
+    this.unhit = this.compiled.length;
+  }
+
+  get size(): number {
+    return this.compiled.length;
+  }
+
+  /** Whether a pattern excludes `path`; patterns that never matched yet are all tried. */
+  readonly test = (path: string): boolean => {
+    const compiled = this.compiled;
+    if (compiled.length === 0) return false;
     const p = normalizePath(path);
     if (p === '') return false; // the input's root itself is never excluded
-    for (const c of compiled) if (c.re.test(p)) return true;
-    return false;
+    let excluded = false;
+    for (let i = 0; i < compiled.length; i++) {
+      if (excluded && (this.unhit === 0 || this.hit[i])) continue;
+      if (compiled[i]!.re.test(p)) {
+        excluded = true;
+        if (!this.hit[i]) {
+          this.hit[i] = true;
+          this.unhit--;
+        }
+      }
+    }
+    return excluded;
   };
+
+  /** The patterns that have not matched any path so far, as given. */
+  unmatched(): string[] {
+    return this.compiled.filter((_, i) => !this.hit[i]).map((c) => c.pattern);
+  }
 }
 
 /** Check patterns early (for usage errors) without building a matcher. */

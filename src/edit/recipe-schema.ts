@@ -119,6 +119,7 @@ export const RECIPE_SCHEMA = {
     owner: { type: 'string', pattern: '^\\d+:\\d+$', description: 'UID:GID of every input file' },
     timestamp: { type: 'integer', minimum: -2147483648, maximum: 15032385535 },
     exclude: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'tar --exclude patterns' },
+    oneFileSystem: { type: 'boolean', description: 'host directory inputs stay on their own filesystem (-x): mount points become empty directories' },
     inputs: { type: 'array', items: input },
     devices: { oneOf: [path, { type: 'array', items: path }], description: 'genext2fs device tables, applied before edits' },
     edits: { type: 'array', items: { oneOf: Object.values(EDIT_SCHEMAS) } },

@@ -45,6 +45,8 @@ export interface Recipe {
   options: BuildOptions;
   owner?: { uid: number; gid: number };
   exclude: string[];
+  /** Host directory inputs stay on their own filesystem (-x). */
+  oneFileSystem?: boolean;
   inputs: RecipeInput[];
   /** Device tables then edits, checked, in the order they apply. */
   edits: PreparedEdit[];
@@ -69,6 +71,7 @@ export const RECIPE_KEYS = [
   'owner',
   'timestamp',
   'exclude',
+  'oneFileSystem',
   'inputs',
   'devices',
   'edits',
@@ -175,6 +178,8 @@ function checkRecipe(json: unknown, file: string, options: ParseRecipeOptions): 
     checkExcludePatterns(exclude, key('exclude'));
     recipe.exclude = exclude;
   }
+  const oneFileSystem = optBoolean(o, 'oneFileSystem', root);
+  if (oneFileSystem !== undefined) recipe.oneFileSystem = oneFileSystem;
 
   const inputs = o['inputs'];
   if (inputs !== undefined) {

@@ -17,6 +17,11 @@ export interface HostDirectoryOptions {
    * an excluded directory is not descended into (tar --exclude).
    */
   exclude?: (relativePath: string) => boolean;
+  /**
+   * Stay on the top directory's filesystem (tar, cp and rsync `-x`): a directory on another
+   * filesystem (a mount point) is copied as an empty directory and not read below.
+   */
+  oneFileSystem?: boolean;
 }
 
 const SLASH = Buffer.from('/');
@@ -54,6 +59,9 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
     { host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes, dir: topDir, rel: '' },
   ];
   const exclude = options.exclude;
+  let seen = 0;
+  let placedCount = 0;
+  const mountPoints: string[] = [];
   while (stack.length) {
     const dir = stack.pop()!;
     let names: Buffer[];
@@ -65,8 +73,10 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
     names.sort(Buffer.compare);
     const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode; rel: string }> = [];
     for (const name of names) {
+      seen++;
       const rel = exclude ? (dir.rel ? `${dir.rel}/${name.toString('utf8')}` : name.toString('utf8')) : '';
       if (exclude && exclude(rel)) continue;
+      placedCount++;
       const host = join(dir.host, name);
       const dest = (): Buffer => Buffer.concat([dir.dest, SLASH, name]);
       const key = name.toString('latin1'); // the tree's byte-string key: one char per byte
@@ -114,10 +124,21 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         continue;
       }
       const placed = inTree(host, () => tree.addChild(dir.dir, key, node, dest));
-      if (placed.kind === 'dir') subdirs.push({ host, dest: dest(), dir: placed, rel });
+      if (placed.kind === 'dir') {
+        if (options.oneFileSystem && st.dev !== top.dev) mountPoints.push(display(host));
+        else subdirs.push({ host, dest: dest(), dir: placed, rel });
+      }
       if (linkKey !== undefined) links.set(linkKey, node);
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+  if (mountPoints.length) {
+    const shown = mountPoints.slice(0, 5).join(', ') + (mountPoints.length > 5 ? `, … (${mountPoints.length} in all)` : '');
+    options.onWarning?.(`${hostDir}: --one-file-system: ${mountPoints.length === 1 ? 'a mount point' : `${mountPoints.length} mount points`} copied as ${mountPoints.length === 1 ? 'an empty directory' : 'empty directories'}: ${shown}`);
+  }
+  if (placedCount === 0) {
+    const why = seen === 0 ? 'an empty directory' : `all ${seen} entr${seen === 1 ? 'y was' : 'ies were'} excluded`;
+    options.onWarning?.(`${hostDir}: ${why}; it adds nothing`);
   }
 }
 

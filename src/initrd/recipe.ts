@@ -30,12 +30,16 @@ export interface InitrdRecipe {
   /** create only. */
   exclude: string[];
   /** create only. */
+  oneFileSystem?: boolean;
+  /** create only. */
   inputs: RecipeInput[];
   /** Device tables then edits, checked, in the order they apply. */
   edits: PreparedEdit[];
   /** 'same' (keep the main segment's codec) only for rewrite. */
   compress?: 'same' | EncodeCodec;
   level?: number;
+  /** rewrite only: append one segment instead of repacking (--append-segment). */
+  appendSegment?: boolean;
 }
 
 export interface ParseInitrdRecipeOptions {
@@ -49,14 +53,14 @@ type RecipeKey = (typeof RECIPE_KEYS)[number];
 /** Build recipe keys every initrd recipe takes. */
 const COMMON_KEYS = ['$schema', 'output', 'timestamp', 'devices', 'edits'] as const;
 /** Build recipe keys about inputs: create takes them, rewrite has the initrd as its only input. */
-const INPUT_KEYS = ['owner', 'exclude', 'inputs'] as const;
+const INPUT_KEYS = ['owner', 'exclude', 'oneFileSystem', 'inputs'] as const;
 /** Keys of initrd recipes only. */
-export const INITRD_ONLY_RECIPE_KEYS = ['compress', 'level'] as const;
+export const INITRD_ONLY_RECIPE_KEYS = ['compress', 'level', 'appendSegment'] as const;
 
 /** Top-level keys each command takes, in the order the README documents them. */
 export const INITRD_RECIPE_KEYS: Record<InitrdRecipeCommand, readonly string[]> = {
-  rewrite: ['$schema', 'output', 'compress', 'level', 'timestamp', 'devices', 'edits'],
-  create: ['$schema', 'output', 'compress', 'level', 'owner', 'timestamp', 'exclude', 'inputs', 'devices', 'edits'],
+  rewrite: ['$schema', 'output', 'compress', 'level', 'appendSegment', 'timestamp', 'devices', 'edits'],
+  create: ['$schema', 'output', 'compress', 'level', 'owner', 'timestamp', 'exclude', 'oneFileSystem', 'inputs', 'devices', 'edits'],
 };
 
 /** Why each ext-only build key is refused (tsc checks that every build key is placed). */
@@ -78,6 +82,7 @@ const EXT_ONLY: Record<Exclude<RecipeKey, (typeof COMMON_KEYS)[number] | (typeof
 const REWRITE_INPUT_ONLY: Record<(typeof INPUT_KEYS)[number], string> = {
   inputs: 'the initrd FILE on the command line is its only input',
   exclude: 'it filters inputs; use a "remove" edit',
+  oneFileSystem: 'it applies to host directory inputs',
   owner: 'it sets the owner of input entries; use a "chown" edit',
 };
 
@@ -100,12 +105,17 @@ export function initrdRecipeFromJson(json: unknown, file: string, options: Parse
   const rest: Record<string, unknown> = {};
   let compress: InitrdRecipe['compress'];
   let level: number | undefined;
+  let appendSegment: boolean | undefined;
   for (const [key, value] of Object.entries(json)) {
     const at = `${file}: ${key}`;
     if (key === 'compress') compress = checkCompress(value, at, command);
     else if (key === 'level') {
       if (typeof value !== 'number') throw usage(invalid(at, `expected a number, got ${describe(value)}`));
       level = parseInteger(at, String(value), 0, 19, null);
+    } else if (key === 'appendSegment') {
+      if (command !== 'rewrite') throw new ExtimgError('EUSAGE', `${at}: not used by initrd ${command} (it appends a segment to an existing initrd)`, { file, key });
+      if (typeof value !== 'boolean') throw usage(invalid(at, `expected true or false, got ${describe(value)}`));
+      appendSegment = value;
     } else {
       const why = refusedRecipeKey(command, key);
       if (why !== undefined) throw new ExtimgError('EUSAGE', `${at}: not used by initrd ${command} (${why})`, { file, key });
@@ -121,6 +131,8 @@ export function initrdRecipeFromJson(json: unknown, file: string, options: Parse
   if (recipe.owner !== undefined) out.owner = recipe.owner;
   if (compress !== undefined) out.compress = compress;
   if (level !== undefined) out.level = level;
+  if (appendSegment !== undefined) out.appendSegment = appendSegment;
+  if (recipe.oneFileSystem !== undefined) out.oneFileSystem = recipe.oneFileSystem;
   return out;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Rewrite an initrd: apply edits to its main (last compressed) segment and write it back as newc
  * with a codec we can encode, keeping every other segment (early microcode) byte for byte; or,
- * with `append`, keep the whole input and append one small segment with what the edits changed.
+ * with `appendSegment`, keep the whole input and append one small segment with what the edits changed.
  */
 import { checkEncodeLevel, encode, ENCODE_CODECS, type EncodeCodec } from '../compress/encode.js';
 import { dropWarm, type EncodePartsOptions, warmEncoders } from '../compress/encode-parts.js';
@@ -26,8 +26,8 @@ export interface RewriteOptions {
   level?: number;
   /** Where `level` came from, for the message when the codec does not take it (default '--level'). */
   levelOrigin?: string;
-  /** Keep the input byte for byte and append one segment with the changes. */
-  append?: boolean;
+  /** Keep the input byte for byte and append one segment with the changes (`--append-segment`). */
+  appendSegment?: boolean;
   /** Clamp mtimes to this and give new nodes this time (SOURCE_DATE_EPOCH). */
   timestamp?: number;
   onWarning?: (message: string) => void;
@@ -191,7 +191,7 @@ async function rewrite(data: Uint8Array, opts: RewriteOptions): Promise<RewriteR
   // A full rewrite compresses the main segment in parts on worker threads: start them now, so
   // they load while this thread decodes (for 'same', as soon as the scan meets the codec).
   const warmFor = (c: string): void => {
-    if (!opts.append && (ENCODE_CODECS as readonly string[]).includes(c)) warmEncoders(c as EncodeCodec, opts.parts);
+    if (!opts.appendSegment && (ENCODE_CODECS as readonly string[]).includes(c)) warmEncoders(c as EncodeCodec, opts.parts);
   };
   const same = opts.compress === undefined || opts.compress === 'same';
   if (opts.compress !== undefined && opts.compress !== 'same') warmFor(opts.compress);
@@ -204,12 +204,12 @@ async function rewrite(data: Uint8Array, opts: RewriteOptions): Promise<RewriteR
   const editOptions: EditOptions = { ...(opts.editOptions ?? {}) };
   if (opts.onWarning && !editOptions.onWarning) editOptions.onWarning = opts.onWarning;
 
-  if (opts.append) {
+  if (opts.appendSegment) {
     for (const p of opts.edits) {
       if (p.edit.op === 'remove' || p.edit.op === 'move' || p.edit.op === 'rename') {
         throw new ExtimgError(
           'EUSAGE',
-          `${p.label}: cannot be done with --append: a later initramfs segment can add or replace files but the kernel cannot delete or rename through it; rewrite without --append`,
+          `${p.label}: cannot be done with --append-segment: a later initramfs segment can add or replace files but the kernel cannot delete or rename through it; rewrite without --append-segment`,
           { edit: p.label },
         );
       }
