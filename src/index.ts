@@ -2,7 +2,8 @@
 export * from './tree/index.js';
 export * from './errors.js';
 export * from './ext/options.js';
-export { buildImage, buildImageAsync } from './ext/writer.js';
+export { buildImage, buildImageAsync } from './ext/write/writer.js';
+export { buildToBuffer, buildToFile, buildToFileAsync, type BuildToFileOptions } from './ext/write/build.js';
 export * from './io/index.js';
 export { addHostDirectory, HostFileContent, decodeDev, type HostDirectoryOptions } from './ingest/hostdir.js';
 export type { ArchiveOptions } from './ingest/options.js';

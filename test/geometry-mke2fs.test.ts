@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildImage } from '../src/ext/writer.js';
+import { buildImage } from '../src/ext/write/writer.js';
 import { MemorySink } from '../src/io/memory.js';
 import { Tree } from '../src/tree/tree.js';
 

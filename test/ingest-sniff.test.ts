@@ -8,7 +8,7 @@ import { ExtimgError } from '../src/errors.js';
 import { identifyExt } from '../src/ext/identify.js';
 import { addArchive } from '../src/ingest/archive.js';
 import { identifyImage, sniffArchive } from '../src/ingest/sniff.js';
-import { buildToBuffer } from '../src/io/build.js';
+import { buildToBuffer } from '../src/ext/write/build.js';
 import { Tree } from '../src/tree/tree.js';
 import { extimgErrorAsync, readBytes, run } from './helpers/archives.js';
 import { missingTools, requireJudge } from './helpers/env.js';

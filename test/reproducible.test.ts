@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BuildOptions, BuildResult } from '../src/ext/options.js';
-import { buildImage } from '../src/ext/writer.js';
+import { buildImage } from '../src/ext/write/writer.js';
 import { MemorySink } from '../src/io/memory.js';
 import { expectSameManifest } from './helpers/compare.js';
 import { manifestFromDebugfs } from './helpers/debugfs.js';

@@ -4,8 +4,9 @@ import { parseArgs } from 'node:util';
 import { checkExcludePatterns } from '../edit/glob.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { parseRecipe, type Recipe } from '../edit/recipe.js';
+import { resolveFeatures } from '../ext/features.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildToFileAsync } from '../io/build.js';
+import { buildToFileAsync } from '../ext/write/build.js';
 import { checkTarget } from '../io/file.js';
 import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
@@ -33,6 +34,7 @@ const CMD = 'build';
 const OPTIONS = {
   output: { type: 'string', short: 'o' },
   type: { type: 'string', short: 't' },
+  features: { type: 'string', short: 'O', multiple: true },
   'block-size': { type: 'string', short: 'b' },
   'inode-size': { type: 'string', short: 'I' },
   inodes: { type: 'string', short: 'N' },
@@ -88,8 +90,17 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
   if (output === undefined) throw usageError(`missing -o/--output FILE${recipe ? ` (or "output" in ${recipe.file})` : ''}`, CMD);
   if (output === '-') throw usageError('-o/--output: cannot write an image to stdout (it needs seeking); give a file name', CMD);
   const o: BuildOptions = { ...(recipe?.options ?? {}) };
-  const type = parseChoice('--type', values.type ?? o.type ?? 'ext3', ['ext2', 'ext3'] as const, CMD);
+  const type = parseChoice('--type', values.type ?? o.type ?? 'ext3', ['ext2', 'ext3', 'ext4'] as const, CMD);
   o.type = type;
+  // -O adds to (or with ^ removes from) the recipe's features, as a later -O does in mke2fs.
+  if (values.features !== undefined) o.features = [...(o.features ?? []), ...values.features];
+  if (o.features !== undefined) {
+    try {
+      resolveFeatures({ type, spec: o.features, ...(o.inodeSize !== undefined ? { inodeSize: o.inodeSize } : {}) }, values.features !== undefined ? '-O' : `${recipe!.file}: features`);
+    } catch (e) {
+      throw usageError((e as Error).message, CMD);
+    }
+  }
   if (values['block-size'] !== undefined) o.blockSize = parseChoice('--block-size', values['block-size'], [1024, 2048, 4096] as const, CMD);
   if (values['inode-size'] !== undefined) o.inodeSize = parseChoice('--inode-size', values['inode-size'], [128, 256] as const, CMD);
   if (values.inodes !== undefined) o.inodes = parseInteger('--inodes', values.inodes, 1, 0xffffffff, CMD);
@@ -106,8 +117,9 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     // The range mke2fs accepts (figure_journal_size in misc/util.c).
     o.journalBlocks = parseInteger('--journal-blocks', values['journal-blocks'], 1024, 10_240_000, CMD);
   }
-  if (o.journalBlocks !== undefined && type !== 'ext3') {
-    throw usageError(values['journal-blocks'] !== undefined ? '--journal-blocks: only ext3 has a journal' : `${recipe!.file}: journalBlocks: only ext3 has a journal`, CMD);
+  if (o.journalBlocks !== undefined && !resolveFeatures({ type, spec: o.features ?? [] }).has('has_journal')) {
+    const what = 'only ext3 and ext4 (or -O has_journal) have a journal';
+    throw usageError(values['journal-blocks'] !== undefined ? `--journal-blocks: ${what}` : `${recipe!.file}: journalBlocks: ${what}`, CMD);
   }
   if (values['no-resize-inode']) o.resizeInode = false;
   // --timestamp, then the recipe's, then SOURCE_DATE_EPOCH.

@@ -1,6 +1,6 @@
 export const GLOBAL_HELP = `Usage: extimg COMMAND [options]
 
-Build ext2/ext3 filesystem images in-process: no root, no loop mount, no mke2fs.
+Build ext2/ext3/ext4 filesystem images in-process: no root, no loop mount, no mke2fs.
 
 Commands:
   build           build an image from host directories, archives, edits or a recipe
@@ -18,7 +18,7 @@ Run 'extimg COMMAND --help' for the options of a command.
 export const BUILD_HELP = `Usage: extimg build -o OUTPUT [options] [INPUT...]
        extimg build --recipe FILE [options] [INPUT...]
 
-Build an ext2/ext3 image from the inputs, in order: later entries replace earlier
+Build an ext2/ext3/ext4 image from the inputs, in order: later entries replace earlier
 ones, directories merge. Then device tables and edits apply, in command-line order.
 With no input the filesystem is empty.
 
@@ -29,7 +29,11 @@ Inputs:
 
 Options:
   -o, --output FILE         image to write (temp file + rename: no partial output)
-  -t, --type ext2|ext3      filesystem type (default ext3)
+  -t, --type ext2|ext3|ext4 filesystem type (default ext3); features as mke2fs.conf gives
+                            them (ext4: extent, 64bit, flex_bg, metadata_csum, huge_file,
+                            dir_nlink, extra_isize, has_journal)
+  -O, --features LIST       add features, or remove them with ^: -O ^has_journal,
+                            -O metadata_csum_seed (as mke2fs -O); repeatable
   -b, --block-size N        1024, 2048 or 4096 (default: 1024 below 512 MiB, else 4096)
   -I, --inode-size N        128 or 256 (default 256)
   -N, --inodes N            number of inodes (default: what the tree needs + headroom)
@@ -41,7 +45,7 @@ Options:
                             (default: fit the content plus headroom)
       --headroom H          free room when fitting: a percentage (20%) or fraction (0.2);
                             default 5%, and at least 256 free inodes unless 0
-      --journal-blocks N    ext3 journal size in blocks (default as mke2fs)
+      --journal-blocks N    journal size in blocks (default as mke2fs)
       --no-resize-inode     reserve no GDT blocks for online resizing
       --owner UID:GID       owner of every input file (default: the host's owners)
       --timestamp SECONDS   build reproducibly as of this time

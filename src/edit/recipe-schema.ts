@@ -98,7 +98,11 @@ export const RECIPE_SCHEMA = {
   properties: {
     $schema: { type: 'string' },
     output: { ...path, description: 'the image file, relative to the recipe' },
-    type: { enum: ['ext2', 'ext3'] },
+    type: { enum: ['ext2', 'ext3', 'ext4'] },
+    features: {
+      oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+      description: 'as mke2fs -O: "metadata_csum,^resize_inode" (a list, or an array of lists)',
+    },
     blockSize: { enum: [1024, 2048, 4096] },
     inodeSize: { enum: [128, 256] },
     inodes: { type: 'integer', minimum: 1, maximum: 4294967295 },

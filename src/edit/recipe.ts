@@ -1,4 +1,5 @@
 import { ExtimgError } from '../errors.js';
+import { checkFeatureNames } from '../ext/features.js';
 import type { BuildOptions } from '../ext/options.js';
 import {
   parseChoice,
@@ -57,6 +58,7 @@ export const RECIPE_KEYS = [
   '$schema',
   'output',
   'type',
+  'features',
   'blockSize',
   'inodeSize',
   'inodes',
@@ -144,7 +146,14 @@ function checkRecipe(json: unknown, file: string, options: ParseRecipeOptions): 
     recipe.output = resolve(output);
   }
   const type = s('type');
-  if (type !== undefined) b.type = parseChoice(key('type'), type, ['ext2', 'ext3'] as const, null);
+  if (type !== undefined) b.type = parseChoice(key('type'), type, ['ext2', 'ext3', 'ext4'] as const, null);
+  const features = o['features'];
+  if (features !== undefined) {
+    const list = typeof features === 'string' ? [features] : Array.isArray(features) ? features : undefined;
+    if (!list || list.some((x) => typeof x !== 'string')) throw invalid(key('features'), `expected a feature list ("extent,^resize_inode") or an array of them, got ${describe(features)}`);
+    checkFeatureNames(list as string[], key('features'));
+    b.features = list as string[];
+  }
   const blockSize = n('blockSize');
   if (blockSize !== undefined) b.blockSize = parseChoice(key('blockSize'), blockSize, [1024, 2048, 4096] as const, null);
   const inodeSize = n('inodeSize');

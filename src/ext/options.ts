@@ -1,8 +1,15 @@
-export type FsType = 'ext2' | 'ext3';
+import type { FsType } from './features.js';
+
+export type { FsType };
 
 export interface BuildOptions {
   /** Default 'ext3' (ext2 plus an internal jbd2 journal). */
   type?: FsType;
+  /**
+   * Features to add or (with `^`) remove on top of the type's, as `mke2fs -O` takes them:
+   * `['^resize_inode', 'metadata_csum']` or `['extent,^huge_file']`.
+   */
+  features?: readonly string[];
   /** 1024, 2048 or 4096. Default as mke2fs: 1024 below 512 MiB, else 4096. */
   blockSize?: 1024 | 2048 | 4096;
   /** 128 or 256 (default; adds nanosecond timestamps and crtime). */
@@ -36,7 +43,10 @@ export interface BuildOptions {
 }
 
 export interface BuildResult {
+  /** ext2, ext3 or ext4 as blkid would name the image (from its features). */
   type: FsType;
+  /** The features set, in dumpe2fs's order. */
+  features: string[];
   blockSize: number;
   inodeSize: number;
   /** Image length in bytes. */

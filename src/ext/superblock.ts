@@ -1,3 +1,4 @@
+import { groupDescChecksum, groupDescCrc16, setSuperblockChecksum, uuidChecksumSeed } from './checksum.js';
 import {
   EXT2_DEFM_ACL,
   EXT2_DEFM_XATTR_USER,
@@ -12,11 +13,20 @@ import {
   EXT2_VALID_FS,
   EXT3_JNL_BACKUP_BLOCKS,
 } from './constants.js';
+import type { Features } from './features.js';
 import type { Geometry } from './geometry.js';
-import { GD, GROUP_DESC, SB, SUPERBLOCK } from './struct.js';
+import { GROUP_DESC_64, SUPERBLOCK } from './struct.js';
+
+/** bg_flags (fs/ext4/ext4.h). */
+export const EXT4_BG_INODE_UNINIT = 0x0001;
+export const EXT4_BG_BLOCK_UNINIT = 0x0002;
+export const EXT4_BG_INODE_ZEROED = 0x0004;
+/** s_checksum_type: crc32c, the only one ext4 defines. */
+export const EXT4_CRC32C_CHKSUM = 1;
 
 export interface SuperblockInput {
   geo: Geometry;
+  features: Features;
   freeBlocks: number;
   freeInodes: number;
   reservedBlocks: number;
@@ -24,87 +34,128 @@ export interface SuperblockInput {
   uuid: Uint8Array;
   hashSeed: Uint8Array;
   label: Uint8Array;
-  compat: number;
-  incompat: number;
-  roCompat: number;
   reservedGdtBlocks: number;
   journalInode: number;
   /** The journal inode's i_block, kept in s_jnl_blocks as a backup (EXT3_JNL_BACKUP_BLOCKS). */
-  jnlBlocks?: Uint32Array;
+  jnlBlocks?: Uint8Array;
   journalBytes: number;
 }
 
-/** The superblock as mke2fs writes it for ext2/ext3; `group` is s_block_group_nr (0 = primary). */
+const hi32 = (v: number): number => Math.floor(v / 0x100000000);
+const lo32 = (v: number): number => v % 0x100000000;
+
+/** The superblock as mke2fs writes it; `group` is s_block_group_nr (0 = primary). */
 export function encodeSuperblock(s: SuperblockInput, group: number): Uint8Array {
-  const b = new Uint8Array(SUPERBLOCK.size);
-  const dv = new DataView(b.buffer);
   const g = s.geo;
-  const u32 = (off: number, v: number): void => dv.setUint32(off, v >>> 0, true);
-  const u16 = (off: number, v: number): void => dv.setUint16(off, v & 0xffff, true);
-  u32(SB.s_inodes_count, g.inodesCount);
-  u32(SB.s_blocks_count_lo, g.blocksCount);
-  u32(SB.s_r_blocks_count_lo, s.reservedBlocks);
-  u32(SB.s_free_blocks_count_lo, s.freeBlocks);
-  u32(SB.s_free_inodes_count, s.freeInodes);
-  u32(SB.s_first_data_block, g.firstDataBlock);
-  u32(SB.s_log_block_size, g.logBlockSize);
-  u32(SB.s_log_cluster_size, g.logBlockSize);
-  u32(SB.s_blocks_per_group, g.blocksPerGroup);
-  u32(SB.s_clusters_per_group, g.blocksPerGroup);
-  u32(SB.s_inodes_per_group, g.inodesPerGroup);
-  u32(SB.s_wtime, s.time);
-  u16(SB.s_max_mnt_count, 0xffff); // -1: no mount-count checks (enable_periodic_fsck = 0)
-  u16(SB.s_magic, EXT2_SUPER_MAGIC);
-  u16(SB.s_state, EXT2_VALID_FS);
-  u16(SB.s_errors, EXT2_ERRORS_CONTINUE);
-  u32(SB.s_lastcheck, s.time);
-  u32(SB.s_creator_os, EXT2_OS_LINUX);
-  u32(SB.s_rev_level, EXT2_DYNAMIC_REV);
-  u32(SB.s_first_ino, EXT2_FIRST_INO);
-  u16(SB.s_inode_size, g.inodeSize);
-  u16(SB.s_block_group_nr, group);
-  u32(SB.s_feature_compat, s.compat);
-  u32(SB.s_feature_incompat, s.incompat);
-  u32(SB.s_feature_ro_compat, s.roCompat);
-  b.set(s.uuid, SB.s_uuid);
-  b.set(s.label, SB.s_volume_name);
-  u16(SB.s_reserved_gdt_blocks, s.reservedGdtBlocks);
-  u32(SB.s_journal_inum, s.journalInode);
-  b.set(s.hashSeed, SB.s_hash_seed);
-  b[SB.s_def_hash_version] = EXT2_HASH_HALF_MD4;
-  u32(SB.s_default_mount_opts, EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL);
-  u32(SB.s_mkfs_time, s.time);
+  const f = s.features;
+  const b = SUPERBLOCK.encode({
+    s_inodes_count: g.inodesCount,
+    s_blocks_count_lo: lo32(g.blocksCount),
+    s_r_blocks_count_lo: lo32(s.reservedBlocks),
+    s_free_blocks_count_lo: lo32(s.freeBlocks),
+    s_free_inodes_count: s.freeInodes,
+    s_first_data_block: g.firstDataBlock,
+    s_log_block_size: g.logBlockSize,
+    s_log_cluster_size: g.logBlockSize,
+    s_blocks_per_group: g.blocksPerGroup,
+    s_clusters_per_group: g.blocksPerGroup,
+    s_inodes_per_group: g.inodesPerGroup,
+    s_wtime: s.time,
+    s_max_mnt_count: 0xffff, // -1: no mount-count checks (enable_periodic_fsck = 0)
+    s_magic: EXT2_SUPER_MAGIC,
+    s_state: EXT2_VALID_FS,
+    s_errors: EXT2_ERRORS_CONTINUE,
+    s_lastcheck: s.time,
+    s_creator_os: EXT2_OS_LINUX,
+    s_rev_level: EXT2_DYNAMIC_REV,
+    s_first_ino: EXT2_FIRST_INO,
+    s_inode_size: g.inodeSize,
+    s_block_group_nr: group & 0xffff,
+    s_feature_compat: f.compat,
+    s_feature_incompat: f.incompat,
+    s_feature_ro_compat: f.roCompat,
+    s_uuid: s.uuid,
+    s_volume_name: s.label,
+    s_reserved_gdt_blocks: s.reservedGdtBlocks,
+    s_journal_inum: s.journalInode,
+    s_hash_seed: s.hashSeed,
+    s_def_hash_version: EXT2_HASH_HALF_MD4,
+    s_default_mount_opts: EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL,
+    s_mkfs_time: s.time,
+    s_flags: EXT2_FLAGS_SIGNED_HASH,
+  });
+  const dv = new DataView(b.buffer);
   if (s.jnlBlocks) {
-    b[SB.s_jnl_backup_type] = EXT3_JNL_BACKUP_BLOCKS;
-    for (let i = 0; i < 15; i++) u32(SB.s_jnl_blocks + i * 4, s.jnlBlocks[i]!);
-    u32(SB.s_jnl_blocks + 15 * 4, Math.floor(s.journalBytes / 0x100000000));
-    u32(SB.s_jnl_blocks + 16 * 4, s.journalBytes % 0x100000000);
+    b[SUPERBLOCK.off.s_jnl_backup_type] = EXT3_JNL_BACKUP_BLOCKS;
+    b.set(s.jnlBlocks.subarray(0, 60), SUPERBLOCK.off.s_jnl_blocks);
+    dv.setUint32(SUPERBLOCK.off.s_jnl_blocks + 15 * 4, hi32(s.journalBytes), true);
+    dv.setUint32(SUPERBLOCK.off.s_jnl_blocks + 16 * 4, lo32(s.journalBytes), true);
   }
   if (g.inodeSize > 128) {
-    u16(SB.s_min_extra_isize, EXT2_EXTRA_ISIZE);
-    u16(SB.s_want_extra_isize, EXT2_EXTRA_ISIZE);
+    SUPERBLOCK.set(dv, 0, 's_min_extra_isize', EXT2_EXTRA_ISIZE);
+    SUPERBLOCK.set(dv, 0, 's_want_extra_isize', EXT2_EXTRA_ISIZE);
   }
-  u32(SB.s_flags, EXT2_FLAGS_SIGNED_HASH);
+  if (f.has('64bit')) {
+    SUPERBLOCK.set(dv, 0, 's_desc_size', g.descSize);
+    SUPERBLOCK.set(dv, 0, 's_blocks_count_hi', hi32(g.blocksCount));
+    SUPERBLOCK.set(dv, 0, 's_r_blocks_count_hi', hi32(s.reservedBlocks));
+    SUPERBLOCK.set(dv, 0, 's_free_blocks_count_hi', hi32(s.freeBlocks));
+  }
+  if (f.has('flex_bg')) SUPERBLOCK.set(dv, 0, 's_log_groups_per_flex', Math.log2(g.flexSize));
+  if (f.metadataCsum) {
+    SUPERBLOCK.set(dv, 0, 's_checksum_type', EXT4_CRC32C_CHKSUM);
+    if (f.has('metadata_csum_seed')) SUPERBLOCK.set(dv, 0, 's_checksum_seed', uuidChecksumSeed(s.uuid));
+    setSuperblockChecksum(b);
+  }
   return b;
 }
 
-/** All group descriptors, padded to whole GDT blocks. */
-export function encodeGroupDescriptors(
-  g: Geometry,
-  freeBlocks: readonly number[],
-  freeInodes: readonly number[],
-  usedDirs: Uint32Array,
-): Uint8Array {
+/** What each group's descriptor reports. */
+export interface GroupStats {
+  freeBlocks: number[];
+  freeInodes: number[];
+  usedDirs: number[];
+  flags: number[];
+  itableUnused: number[];
+  /** metadata_csum: bitmap checksums (0 for uninitialized bitmaps, as mke2fs leaves them). */
+  blockBitmapCsum?: number[];
+  inodeBitmapCsum?: number[];
+}
+
+/** All group descriptors (32 or 64 bytes each, s_desc_size), padded to whole GDT blocks. */
+export function encodeGroupDescriptors(g: Geometry, f: Features, st: GroupStats, uuid: Uint8Array, csumSeed: number): Uint8Array {
+  const size = g.descSize;
   const b = new Uint8Array(g.descBlocks * g.blockSize);
   const dv = new DataView(b.buffer);
+  const wide = size >= 64;
   for (const grp of g.groups) {
-    const at = grp.index * GROUP_DESC.size;
-    dv.setUint32(at + GD.bg_block_bitmap, grp.blockBitmap, true);
-    dv.setUint32(at + GD.bg_inode_bitmap, grp.inodeBitmap, true);
-    dv.setUint32(at + GD.bg_inode_table, grp.inodeTable, true);
-    dv.setUint16(at + GD.bg_free_blocks_count, freeBlocks[grp.index]!, true);
-    dv.setUint16(at + GD.bg_free_inodes_count, freeInodes[grp.index]!, true);
-    dv.setUint16(at + GD.bg_used_dirs_count, usedDirs[grp.index]!, true);
+    const i = grp.index;
+    const at = i * size;
+    const set = <K extends Parameters<typeof GROUP_DESC_64.set>[2]>(k: K, v: number): void => GROUP_DESC_64.set(dv, at, k, v as never);
+    set('bg_block_bitmap_lo', lo32(grp.blockBitmap));
+    set('bg_inode_bitmap_lo', lo32(grp.inodeBitmap));
+    set('bg_inode_table_lo', lo32(grp.inodeTable));
+    set('bg_free_blocks_count_lo', st.freeBlocks[i]! & 0xffff);
+    set('bg_free_inodes_count_lo', st.freeInodes[i]! & 0xffff);
+    set('bg_used_dirs_count_lo', st.usedDirs[i]! & 0xffff);
+    set('bg_flags', st.flags[i]!);
+    set('bg_itable_unused_lo', st.itableUnused[i]! & 0xffff);
+    if (st.blockBitmapCsum) set('bg_block_bitmap_csum_lo', st.blockBitmapCsum[i]! & 0xffff);
+    if (st.inodeBitmapCsum) set('bg_inode_bitmap_csum_lo', st.inodeBitmapCsum[i]! & 0xffff);
+    if (wide) {
+      set('bg_block_bitmap_hi', hi32(grp.blockBitmap));
+      set('bg_inode_bitmap_hi', hi32(grp.inodeBitmap));
+      set('bg_inode_table_hi', hi32(grp.inodeTable));
+      set('bg_free_blocks_count_hi', st.freeBlocks[i]! >>> 16);
+      set('bg_free_inodes_count_hi', st.freeInodes[i]! >>> 16);
+      set('bg_used_dirs_count_hi', st.usedDirs[i]! >>> 16);
+      set('bg_itable_unused_hi', st.itableUnused[i]! >>> 16);
+      if (st.blockBitmapCsum) set('bg_block_bitmap_csum_hi', st.blockBitmapCsum[i]! >>> 16);
+      if (st.inodeBitmapCsum) set('bg_inode_bitmap_csum_hi', st.inodeBitmapCsum[i]! >>> 16);
+    }
+    const desc = b.subarray(at, at + size);
+    if (f.metadataCsum) set('bg_checksum', groupDescChecksum(csumSeed, i, desc, size));
+    else if (f.has('uninit_bg')) set('bg_checksum', groupDescCrc16(uuid, i, desc, size));
   }
   return b;
 }

@@ -65,7 +65,8 @@ export const INITRD_RECIPE_KEYS: Record<InitrdRecipeCommand, readonly string[]> 
 
 /** Why each ext-only build key is refused (tsc checks that every build key is placed). */
 const EXT_ONLY: Record<Exclude<RecipeKey, (typeof COMMON_KEYS)[number] | (typeof INPUT_KEYS)[number]>, string> = {
-  type: 'it chooses ext2 or ext3',
+  type: 'it chooses ext2, ext3 or ext4',
+  features: "it sets the ext image's features",
   blockSize: "it sets the ext image's block size",
   inodeSize: "it sets the ext image's inode size",
   inodes: "it sets the ext image's inode count",

@@ -1,4 +1,3 @@
 export * from './sink.js';
 export * from './memory.js';
 export * from './file.js';
-export * from './build.js';

@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildImage } from '../../src/ext/writer.js';
+import { buildImage } from '../../src/ext/write/writer.js';
 import type { BuildOptions, BuildResult } from '../../src/ext/options.js';
 import { MemorySink } from '../../src/io/memory.js';
 import type { ImageSink } from '../../src/io/sink.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BuildOptions } from '../../src/ext/options.js';
 import { ExtimgError } from '../../src/errors.js';
-import { buildImage } from '../../src/ext/writer.js';
+import { buildImage } from '../../src/ext/write/writer.js';
 import { MemorySink } from '../../src/io/memory.js';
 import type { Tree } from '../../src/tree/tree.js';
 import { compareManifests } from '../helpers/compare.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backupGroups, computeGeometry, defaultJournalBlocks, groupHasSuper, reservedGdtBlocksFor } from '../../src/ext/geometry.js';
-import { lostFoundBlocks } from '../../src/ext/plan.js';
+import { lostFoundBlocks } from '../../src/ext/write/plan.js';
 
 describe('geometry', () => {
   it('keeps superblock backups in groups 0, 1 and powers of 3, 5, 7 (sparse_super)', () => {
@@ -44,7 +44,7 @@ describe('geometry', () => {
 
 describe('largest file', () => {
   it('follows the kernel (ext4_max_bitmap_size without huge_file)', async () => {
-    const { maxBitmapBlocks } = await import('../../src/ext/plan.js');
+    const { maxBitmapBlocks } = await import('../../src/ext/write/plan.js');
     // 4 KiB: i_blocks binds (the kernel refuses i_size 2196873670656 with "bad i_size value")
     expect(maxBitmapBlocks(4096)).toBe(536346110);
     // 1 KiB: the block map binds

@@ -1,9 +1,9 @@
-import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildImage, buildImageAsync } from '../ext/writer.js';
-import type { Tree } from '../tree/tree.js';
-import { checkTarget, FileSink, withFileSink, type FileSinkOptions } from './file.js';
-import { MemorySink } from './memory.js';
-import { cores } from './threads.js';
+import { checkTarget, FileSink, withFileSink, type FileSinkOptions } from '../../io/file.js';
+import { MemorySink } from '../../io/memory.js';
+import { cores } from '../../io/threads.js';
+import type { Tree } from '../../tree/tree.js';
+import type { BuildOptions, BuildResult } from '../options.js';
+import { buildImage, buildImageAsync } from './writer.js';
 
 export interface BuildToFileOptions extends BuildOptions, FileSinkOptions {}
 

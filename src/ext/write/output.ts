@@ -1,4 +1,4 @@
-import type { ImageSink } from '../io/sink.js';
+import type { ImageSink } from '../../io/sink.js';
 
 /**
  * Batches block writes that arrive in increasing block order into one large buffer and hands

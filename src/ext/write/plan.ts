@@ -1,9 +1,9 @@
-import { ExtimgError } from '../errors.js';
-import type { FileContent } from '../tree/content.js';
-import { keyToDisplay } from '../tree/names.js';
-import type { DirNode, Node } from '../tree/node.js';
-import { compareKeys, type Tree } from '../tree/tree.js';
-import { countIndirectBlocks, maxLogicalBlocks, type LogicalRun } from './blockmap.js';
+import { ExtimgError } from '../../errors.js';
+import type { FileContent } from '../../tree/content.js';
+import { keyToDisplay } from '../../tree/names.js';
+import type { DirNode, Node } from '../../tree/node.js';
+import { compareKeys, type Tree } from '../../tree/tree.js';
+import { countIndirectBlocks, maxLogicalBlocks, type LogicalRun } from '../blockmap.js';
 import {
   EXT2_FIRST_INO,
   EXT2_ROOT_INO,
@@ -14,18 +14,23 @@ import {
   FT_REG_FILE,
   FT_SOCK,
   FT_SYMLINK,
-} from './constants.js';
-import { packDirectory, type DirEntryInput } from './directory.js';
-import { EXT2_EXT_ATTR_REFCOUNT_MAX, placeXattrs, type XattrPlacement } from './xattr.js';
+} from '../constants.js';
+import { packDirectory, type DirEntryInput } from '../directory.js';
+import { DX_HASH_HALF_MD4 } from '../dirhash.js';
+import { extentTreeBlocks, minExtents } from '../extents.js';
+import { EXT4_LINK_MAX, type Features } from '../features.js';
+import { needsIndex, planHtree, type HtreeLayout } from '../htree.js';
+import { EXT2_EXT_ATTR_REFCOUNT_MAX, placeXattrs, type XattrPlacement } from '../xattr.js';
 
 /**
- * The kernel's ext4_max_bitmap_size() without huge_file, in blocks: i_blocks counts 2^32-1
- * sectors, data and indirect blocks together. Binds at 4 KiB blocks (536346110 blocks, ~2 TiB),
- * where the block map alone could address 4 TiB; elsewhere the block map is the limit.
+ * The kernel's ext4_max_bitmap_size() in blocks: without huge_file i_blocks counts 2^32-1
+ * sectors, data and indirect blocks together, which binds at 4 KiB blocks (536346110 blocks,
+ * ~2 TiB) where the block map alone could address 4 TiB; with huge_file (2^48 sectors) and
+ * elsewhere the block map is the limit.
  */
-export function maxBitmapBlocks(blockSize: number): number {
+export function maxBitmapBlocks(blockSize: number, hugeFile = false): number {
   const ppb = blockSize / 4;
-  let upper = Math.floor(0xffffffff / (blockSize / 512));
+  let upper = hugeFile ? 2 ** 48 - 1 : Math.floor(0xffffffff / (blockSize / 512));
   const tree = 12 + ppb + ppb * ppb + ppb * ppb * ppb;
   if (tree + 1 + (1 + ppb) + (1 + ppb + ppb * ppb) <= upper) return tree;
   const res = upper;
@@ -39,8 +44,13 @@ export function maxBitmapBlocks(blockSize: number): number {
   return res - meta;
 }
 
-/** EXT2_LINK_MAX: e2fsck's limit on i_links_count without the ext4 dir_nlink feature. */
-export const EXT2_LINK_MAX = 65000;
+/**
+ * The kernel's ext4_max_size() for extent-mapped files, in blocks: 2^32 - 1 logical blocks with
+ * huge_file; without it i_blocks' 2^32 - 1 sectors bind first.
+ */
+export function maxExtentBlocks(blockSize: number, hugeFile: boolean): number {
+  return hugeFile ? 0xffffffff : Math.floor(0xffffffff / (blockSize / 512));
+}
 
 /** A fast symlink keeps its target in i_block when it is shorter than the 60 bytes there. */
 export const FAST_SYMLINK_MAX = 59;
@@ -61,8 +71,20 @@ export interface PlannedInode {
   parent?: number;
   entries?: DirEntryInput[];
   dirBlocks?: number;
+  /** Directories written as an htree (more than one block, dir_index): their layout. */
+  htree?: HtreeLayout;
   /** Extended attributes as placed on disk (in the inode body and/or a shared block). */
   xattr?: XattrPlacement;
+}
+
+export interface PlanOptions {
+  blockSize: number;
+  inodeSize: number;
+  features: Features;
+  /** Directories of more than one block become htrees (dir_index, and not for ext2). */
+  htree: boolean;
+  /** s_hash_seed: htree leaves depend on it, so it is known before sizing. */
+  hashSeed: Uint8Array;
 }
 
 export interface TreePlan {
@@ -173,14 +195,21 @@ function scanZeroBlocks(content: FileContent, blockSize: number, nblocks: number
 /**
  * Number the inodes and size everything that takes blocks. The root is inode 2 and
  * /lost+found inode 11, as mke2fs makes them; the rest follow depth first in name order, a hard
- * link taking its node's first number.
+ * link taking its node's first number. `blocks` counts what the tree takes before placement:
+ * exact for block maps; for extents the fewest (physical fragmentation, found when placing,
+ * can add tree blocks).
  */
-export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePlan {
+export function planTree(tree: Tree, o: PlanOptions): TreePlan {
+  const { blockSize, inodeSize, features } = o;
   const apb = blockSize / 4;
-  // The largest file: what the block map reaches, and without huge_file what i_blocks (2^32-1
-  // sectors, indirect blocks included) can count — the kernel's ext4_max_bitmap_size(), which
-  // binds at 4 KiB blocks (2 TiB, not the 4 TiB the map could address).
-  const maxBlocks = Math.min(maxLogicalBlocks(apb), maxBitmapBlocks(blockSize));
+  const extents = features.mapping === 'extents';
+  const hugeFile = features.has('huge_file');
+  // The largest file: what the mapping reaches, and what i_blocks can count — the kernel's
+  // ext4_max_bitmap_size() (binds at 4 KiB blocks without huge_file: 2 TiB, not the 4 TiB the
+  // map could address) or ext4_max_size() for extents.
+  const maxBlocks = extents ? maxExtentBlocks(blockSize, hugeFile) : Math.min(maxLogicalBlocks(apb), maxBitmapBlocks(blockSize, hugeFile));
+  const fsName = extents ? 'extent-mapped file' : 'block map';
+  const csum = features.metadataCsum;
   const byNode = new Map<Node, PlannedInode>();
   const inodes: PlannedInode[] = [];
   let nextIno = EXT2_FIRST_INO;
@@ -254,15 +283,30 @@ export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePl
         directories++;
         const subdirs = p.entries!.filter((e) => e.fileType === FT_DIR).length;
         p.links = 2 + subdirs;
-        if (p.links > EXT2_LINK_MAX) {
+        if (subdirs > features.maxSubdirs) {
           throw new ExtimgError(
             'ETOOBIG',
-            `${display}: ${subdirs} subdirectories exceed the ext2/ext3 limit of ${EXT2_LINK_MAX - 2} (i_links_count, no dir_nlink)`,
+            `${display}: ${subdirs} subdirectories exceed the limit of ${EXT4_LINK_MAX - 2} without the dir_nlink feature (i_links_count)`,
             { path: display, subdirs },
           );
         }
+        // dir_nlink: a directory past the limit counts 1 link, as the kernel sets it (ext4_inc_count).
+        if (p.links >= EXT4_LINK_MAX) p.links = 1;
         const minBlocks = node === lfNode ? lostFoundBlocks(blockSize) : 1;
-        p.dirBlocks = packDirectory(p.ino, p.parent!, p.entries!, blockSize, minBlocks);
+        if (o.htree && node !== lfNode && needsIndex(p.entries!, blockSize, csum)) {
+          p.htree = planHtree({
+            self: p.ino,
+            parent: p.parent!,
+            entries: p.entries!,
+            blockSize,
+            hashVersion: DX_HASH_HALF_MD4,
+            unsignedHash: false,
+            seed: o.hashSeed,
+            metadataCsum: csum,
+            path: display,
+          });
+          p.dirBlocks = p.htree.blocks;
+        } else p.dirBlocks = packDirectory(p.ino, p.parent!, p.entries!, blockSize, minBlocks, undefined, csum);
         p.size = p.dirBlocks * blockSize;
         p.runs = [{ start: 0, count: p.dirBlocks }];
         if (p.dirBlocks > maxBlocks) throw new ExtimgError('ETOOBIG', `${display}: directory too large`, { path: display });
@@ -276,7 +320,7 @@ export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePl
         if (Math.ceil(size / blockSize) > maxBlocks) {
           throw new ExtimgError(
             'ETOOBIG',
-            `${display}: ${size} bytes exceed the largest file an ext2/ext3 block map holds at ${blockSize}-byte blocks (${maxBlocks * blockSize})`,
+            `${display}: ${size} bytes exceed the largest file a ${fsName} holds at ${blockSize}-byte blocks${hugeFile ? '' : ' without huge_file'} (${maxBlocks * blockSize})`,
             { path: display, size },
           );
         }
@@ -301,15 +345,15 @@ export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePl
       default:
         break;
     }
-    if (p.links > EXT2_LINK_MAX) {
-      throw new ExtimgError('ETOOBIG', `${display}: ${p.links} hard links exceed the ext2/ext3 limit of ${EXT2_LINK_MAX}`, {
+    if (node.kind !== 'dir' && p.links > EXT4_LINK_MAX) {
+      throw new ExtimgError('ETOOBIG', `${display}: ${p.links} hard links exceed the limit of ${EXT4_LINK_MAX} (i_links_count)`, {
         path: display,
         links: p.links,
       });
     }
     let dataBlocks = 0;
     for (const r of p.runs) dataBlocks += r.count;
-    p.blocks = dataBlocks + countIndirectBlocks(p.runs, apb);
+    p.blocks = dataBlocks + (extents ? extentTreeBlocks(minExtents(p.runs), blockSize) : countIndirectBlocks(p.runs, apb));
     if (node.meta.xattrs.size) {
       p.xattr = placeXattrs(node.meta.xattrs, inodeSize, blockSize, display);
       if (p.xattr.blockKey !== undefined) {
@@ -321,8 +365,8 @@ export function planTree(tree: Tree, blockSize: number, inodeSize = 256): TreePl
       }
     }
     if (p.xattr?.blockKey !== undefined) totalBlocks--; // counted once per share above
-    if ((p.blocks * blockSize) / 512 > 0xffffffff) {
-      throw new ExtimgError('ETOOBIG', `${display}: file too large for i_blocks without huge_file`, { path: display });
+    if ((p.blocks * blockSize) / 512 > features.maxSectors) {
+      throw new ExtimgError('ETOOBIG', `${display}: file too large for i_blocks${hugeFile ? '' : ' without huge_file'}`, { path: display });
     }
     totalBlocks += p.blocks;
   }

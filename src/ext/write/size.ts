@@ -1,14 +1,22 @@
-import { ExtimgError } from '../errors.js';
-import { computeGeometry, defaultJournalBlocks, groupHasSuper, type Geometry } from './geometry.js';
+import { ExtimgError } from '../../errors.js';
+import type { Features } from '../features.js';
+import { computeGeometry, defaultJournalBlocks, groupHasSuper, type Geometry } from '../geometry.js';
+import { placeTree, type Placement } from './place.js';
 import type { TreePlan } from './plan.js';
+
+/**
+ * Choosing the image's size and geometry. Every candidate is checked by placing the whole tree
+ * on it (place.ts): the blocks used then include every extent tree block that fragmentation at
+ * superblock backups or flex_bg tables adds, so the size is exact and a too-small --size is
+ * refused before anything is written.
+ */
 
 export interface SizingInput {
   plan: TreePlan;
+  features: Features;
   blockSize: number;
   inodeSize: number;
-  journal: boolean;
   journalBlocks?: number;
-  resizeInode: boolean;
   /** Requested image bytes, or undefined to fit. */
   size?: number;
   inodes?: number;
@@ -17,27 +25,51 @@ export interface SizingInput {
 
 export interface Sizing {
   geometry: Geometry;
+  placement: Placement;
   journalBlocks: number;
-  /** Blocks the content needs beyond group metadata (tree, journal, resize inode). */
-  contentBlocks: number;
+  /** The resize inode is written (resize_inode and reserved GDT blocks). */
+  resize: boolean;
 }
 
-/** mke2fs.conf inode_ratio: floppy (< 3 MiB) 8192, small (< 512 MiB) 4096, default 16384. */
+/** Free inodes a fitted image keeps at least (with any headroom), so it can boot as a root filesystem. */
+export const MIN_FREE_INODES = 256;
+
+/** mke2fs.conf inode_ratio: floppy (< 3 MiB) 8192, small (< 512 MiB) 4096, default 16384, big (≥ 4 TiB) 32768, huge (≥ 16 TiB) 65536. */
 function inodeRatio(bytes: number): number {
   if (bytes < 3 * 1024 * 1024) return 8192;
   if (bytes < 512 * 1024 * 1024) return 4096;
-  return 16384;
+  if (bytes < 4 * 2 ** 40) return 16384;
+  if (bytes < 16 * 2 ** 40) return 32768;
+  return 65536;
 }
 
 function journalFor(input: SizingInput, blocksCount: number): number {
-  if (!input.journal) return 0;
+  if (!input.features.has('has_journal')) return 0;
   return input.journalBlocks ?? defaultJournalBlocks(blocksCount);
 }
 
-function used(input: SizingInput, geo: Geometry): { used: number; journal: number; content: number } {
-  const journal = journalFor(input, geo.blocksCount);
-  const content = input.plan.blocks + journal + (input.resizeInode && geo.reservedGdtBlocks > 0 ? 1 : 0);
-  return { used: geo.metadataBlocks + content, journal, content };
+function geometry(input: SizingInput, blocksCount: number, inodesCount: number, flexibleInodes: boolean, minInodes = input.plan.maxIno): Geometry {
+  const f = input.features;
+  return computeGeometry({
+    blockSize: input.blockSize,
+    blocksCount,
+    inodesCount,
+    inodeSize: input.inodeSize,
+    resizeInode: f.has('resize_inode'),
+    minInodes,
+    inodesFlexible: flexibleInodes,
+    descSize: f.descSize,
+    flexSize: f.has('flex_bg') ? 16 : 0,
+    maxBlocks: f.maxBlocks,
+  });
+}
+
+/** Place the tree on a geometry: what it uses (metadata included) and what did not fit. */
+function attempt(input: SizingInput, geo: Geometry): Sizing & { used: number } {
+  const journalBlocks = journalFor(input, geo.blocksCount);
+  const resize = input.features.has('resize_inode') && geo.reservedGdtBlocks > 0;
+  const placement = placeTree({ geo, plan: input.plan, features: input.features, journalBlocks, resize });
+  return { geometry: geo, placement, journalBlocks, resize, used: placement.space.used + placement.overflow };
 }
 
 /**
@@ -70,33 +102,25 @@ function trySize(input: SizingInput, blocks: number): Sizing | { why: string } {
   const bytes = blocks * input.blockSize;
   if (input.inodes !== undefined) return trySizeWith(input, blocks, input.inodes);
   const fewest = Math.ceil(needInodes * (1 + input.headroom));
-  const byRatio = trySizeWith(input, blocks, Math.max(fewest, Math.floor(bytes / inodeRatio(bytes))));
+  const byRatio = trySizeWith(input, blocks, Math.min(0xffffffff, Math.max(fewest, Math.floor(bytes / inodeRatio(bytes)))));
   return 'why' in byRatio ? trySizeWith(input, blocks, fewest) : byRatio;
 }
 
 function trySizeWith(input: SizingInput, blocks: number, inodes: number): Sizing | { why: string } {
   const needInodes = input.plan.maxIno;
-  let geometry: Geometry;
+  let geo: Geometry;
   try {
-    geometry = computeGeometry({
-      blockSize: input.blockSize,
-      blocksCount: blocks,
-      inodesCount: inodes,
-      inodeSize: input.inodeSize,
-      resizeInode: input.resizeInode,
-      minInodes: needInodes,
-      inodesFlexible: input.inodes === undefined,
-    });
+    geo = geometry(input, blocks, inodes, input.inodes === undefined);
   } catch (e) {
     if (e instanceof ExtimgError && e.code === 'ENOSPC') return { why: e.message };
     throw e;
   }
-  if (geometry.inodesCount < needInodes) return { why: `${needInodes} inodes needed, ${geometry.inodesCount} fit` };
-  const u = used(input, geometry);
-  if (u.used > geometry.blocksCount) {
-    return { why: `needs ${u.used} blocks of ${input.blockSize} bytes, ${geometry.blocksCount} available` };
+  if (geo.inodesCount < needInodes) return { why: `${needInodes} inodes needed, ${geo.inodesCount} fit` };
+  const a = attempt(input, geo);
+  if (a.placement.overflow > 0 || a.used > geo.blocksCount) {
+    return { why: `needs ${a.used} blocks of ${input.blockSize} bytes, ${geo.blocksCount} available` };
   }
-  return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+  return a;
 }
 
 /**
@@ -121,12 +145,6 @@ function tooSmall(input: SizingInput, why: string): ExtimgError {
   );
 }
 
-/**
- * Free inodes a fitted image keeps at least (with any headroom): a root filesystem needs room to
- * create files at boot (logs, sockets, /tmp), and 5% of a small tree is a handful.
- */
-export const MIN_FREE_INODES = 256;
-
 function fit(input: SizingInput, headroom: number): Sizing {
   const needInodes = input.plan.maxIno;
   const bs = input.blockSize;
@@ -134,11 +152,12 @@ function fit(input: SizingInput, headroom: number): Sizing {
   const first = bs === 1024 ? 1 : 0;
   const inodes = input.inodes ?? Math.max(Math.ceil(needInodes * (1 + headroom)), headroom > 0 ? needInodes + MIN_FREE_INODES : needInodes);
   const inodeTableBlocks = Math.ceil((inodes * input.inodeSize) / bs);
-  let total = input.plan.blocks + (input.journal ? (input.journalBlocks ?? 1024) : 0) + inodeTableBlocks + 64;
+  let total = input.plan.blocks + (input.features.has('has_journal') ? (input.journalBlocks ?? 1024) : 0) + inodeTableBlocks + 64;
   for (let i = 0; i < 200; i++) {
-    let geometry: Geometry;
+    let geo: Geometry;
     try {
-      geometry = computeGeometry({ blockSize: bs, blocksCount: total, inodesCount: inodes, inodeSize: input.inodeSize, resizeInode: input.resizeInode, minInodes: needInodes });
+      // At least the inodes asked for: the geometry rounds per group, never below this.
+      geo = geometry(input, total, inodes, false, inodes);
     } catch (e) {
       // Too small to hold its own metadata (many inodes per group): grow and try again.
       if (e instanceof ExtimgError && e.code === 'ENOSPC' && i < 199) {
@@ -147,16 +166,16 @@ function fit(input: SizingInput, headroom: number): Sizing {
       }
       throw e;
     }
-    if (geometry.blocksCount < total) {
+    if (geo.blocksCount < total) {
       // The last group was dropped as too small: give it room for its metadata plus 50 blocks.
-      const g = geometry.groupCount; // index of the dropped group
-      const lastOverhead = 2 + geometry.inodeTableBlocks + (groupHasSuper(g) ? 1 + geometry.descBlocks + geometry.reservedGdtBlocks : 0);
+      const g = geo.groupCount; // index of the dropped group
+      const lastOverhead = 2 + geo.inodeTableBlocks + (groupHasSuper(g) ? 1 + geo.descBlocks + geo.reservedGdtBlocks : 0);
       total = Math.max(total + 8, first + g * bpg + lastOverhead + 51);
       continue;
     }
-    const u = used(input, geometry);
-    const want = u.used + Math.max(Math.ceil(u.used * headroom), headroom > 0 ? 16 : 0);
-    if (geometry.blocksCount >= want) return { geometry, journalBlocks: u.journal, contentBlocks: u.content };
+    const a = attempt(input, geo);
+    const want = a.used + Math.max(Math.ceil(a.used * headroom), headroom > 0 ? 16 : 0);
+    if (a.placement.overflow === 0 && geo.blocksCount >= want) return a;
     total = Math.max(want, total + 1);
   }
   throw new ExtimgError('ENOSPC', 'could not find a geometry that fits the content', {});
