@@ -11,7 +11,7 @@ import { e2fsck } from './helpers/e2fsck.js';
 import { missingTools, requireJudge } from './helpers/env.js';
 
 /**
- * Judge 3 of DESIGN.md: Debian's cloud kernel boots what we build. An ext3 (and an ext2) image
+ * Judge 3 of DESIGN.md: Debian's cloud kernel boots what we build. An ext4, ext3 and ext2 image
  * of busybox-static plus a shell-script /sbin/init is booted under qemu-system-x86_64 with its
  * stock initramfs-tools initrd and the image as the virtio root disk. Init reports what the
  * kernel reads back (content through direct/IND/DIND/TIND maps, symlinks, hard links, a
@@ -46,6 +46,7 @@ afterAll(() => {
 });
 
 describe.each([
+  { type: 'ext4' as const },
   { type: 'ext3' as const },
   { type: 'ext2' as const },
 ])('boot $type root with Debian cloud kernel (qemu)', ({ type }) => {

@@ -12,13 +12,13 @@ import { manifestFromMount } from './helpers/mount.js';
 import { awkwardTree, type AwkwardOptions } from './helpers/trees.js';
 
 /**
- * The oracle matrix: ext2/ext3 × 1/2/4 KiB blocks × 128/256-byte inodes × fitted and multi-group
+ * The oracle matrix: ext2/ext3/ext4 × 1/2/4 KiB blocks × 128/256-byte inodes × fitted and multi-group
  * images of the awkward tree. Each image must pass `e2fsck -fn`, and read back through debugfs
  * and (as root) a kernel loop mount exactly as the tree says.
  */
 
 const MIB = 1024 * 1024;
-const TYPES = ['ext2', 'ext3'] as const;
+const TYPES = ['ext2', 'ext3', 'ext4'] as const;
 const BLOCK_SIZES = [1024, 2048, 4096] as const;
 const INODE_SIZES = [128, 256] as const;
 const VARIANTS = ['fit', 'multi'] as const;
@@ -56,6 +56,25 @@ function treeOptions(c: Combo): AwkwardOptions {
   };
 }
 
+/**
+ * What `dumpe2fs -h` lists for each type (this machine's mke2fs.conf, dumpe2fs's order);
+ * resize_inode whenever the image reserves GDT blocks (all of these do), extra_isize only with
+ * room past 128 bytes.
+ */
+function expectedFeatures(c: Combo): string {
+  const ext4 = c.type === 'ext4';
+  const f = [
+    c.type !== 'ext2' && 'has_journal',
+    'ext_attr resize_inode dir_index filetype',
+    ext4 && 'extent 64bit flex_bg',
+    'sparse_super large_file',
+    ext4 && 'huge_file dir_nlink',
+    ext4 && c.inodeSize > 128 && 'extra_isize',
+    ext4 && 'metadata_csum',
+  ];
+  return f.filter(Boolean).join(' ');
+}
+
 const tools = missingTools();
 const work = workDir('matrix');
 afterAll(() => work.cleanup());
@@ -88,7 +107,9 @@ describe('oracle matrix: awkward tree → buildImage → e2fsck, debugfs, kernel
     const facts: Array<[string, unknown, unknown]> = [
       ['block size', sb.blockSize, c.blockSize],
       ['inode size', sb.inodeSize, c.inodeSize],
-      ['has_journal', sb.features.includes('has_journal'), c.type === 'ext3'],
+      ['has_journal', sb.features.includes('has_journal'), c.type !== 'ext2'],
+      ['features as mke2fs -t sets them', sb.features.join(' '), expectedFeatures(c)],
+      ['result.features', result.features.join(' '), expectedFeatures(c)],
       ['image bytes = blocks × block size', fileSize, sb.blockCount * sb.blockSize],
       ['result.bytes', result.bytes, fileSize],
       ['result.blocksCount', result.blocksCount, sb.blockCount],
@@ -111,7 +132,7 @@ describe('oracle matrix: awkward tree → buildImage → e2fsck, debugfs, kernel
     }
 
     // 3. Read-back through debugfs and the kernel.
-    const expected = manifestFromTree(tree, { inodeSize: c.inodeSize, blockSize: c.blockSize });
+    const expected = manifestFromTree(tree, { inodeSize: c.inodeSize, blockSize: c.blockSize, extents: c.type === 'ext4' });
     const readBack = (reader: string, read: () => Manifest): void => {
       let actual: Manifest;
       try {

@@ -34,6 +34,7 @@ export type NodeSpec =
   | { kind: 'fifo' | 'socket'; meta: MetaSpec };
 
 export type SpecOptions = Required<Pick<BuildOptions, 'type' | 'blockSize' | 'inodeSize'>> &
+  Pick<BuildOptions, 'features'> &
   Pick<BuildOptions, 'resizeInode' | 'reservedPercent' | 'headroom' | 'journalBlocks' | 'label'>;
 
 export interface TreeSpec {
@@ -124,6 +125,20 @@ function targetArb(blockSize: number): fc.Arbitrary<string> {
     });
 }
 
+/** -O changes tried on top of each type's defaults (mke2fs.conf's lists). */
+const FEATURE_TOGGLES = {
+  ext2: ['^dir_index', 'uninit_bg'],
+  ext3: ['^dir_index', 'metadata_csum', 'uninit_bg', 'flex_bg'],
+  ext4: ['^flex_bg', '^64bit', '^metadata_csum', 'metadata_csum_seed', '^huge_file', '^dir_nlink', '^extra_isize', '^has_journal', '^dir_index', 'uninit_bg'],
+} as const;
+
+/** Drop toggles mke2fs would refuse together: uninit_bg beside metadata_csum, a csum seed without it. */
+function consistentToggles(type: 'ext2' | 'ext3' | 'ext4', toggles: readonly string[]): string[] {
+  const has = (t: string): boolean => toggles.includes(t);
+  const csum = type === 'ext4' ? !has('^metadata_csum') : has('metadata_csum');
+  return toggles.filter((t) => !(t === 'uninit_bg' && csum) && !(t === 'metadata_csum_seed' && !csum));
+}
+
 export function treeSpecArb(
   constraints: { maxDepth?: number; maxChildren?: number; options?: Partial<SpecOptions>; varyLayout?: boolean } = {},
 ): fc.Arbitrary<TreeSpec> {
@@ -140,7 +155,7 @@ export function treeSpecArb(
     { requiredKeys: [] },
   );
   const baseArb = fc.record({
-    type: constraints.options?.type !== undefined ? fc.constant(constraints.options.type) : fc.constantFrom('ext2' as const, 'ext3' as const),
+    type: constraints.options?.type !== undefined ? fc.constant(constraints.options.type) : fc.constantFrom('ext2' as const, 'ext3' as const, 'ext4' as const),
     blockSize:
       constraints.options?.blockSize !== undefined
         ? fc.constant(constraints.options.blockSize)
@@ -151,11 +166,16 @@ export function treeSpecArb(
   const optionsArb: fc.Arbitrary<SpecOptions> =
     constraints.varyLayout === false
       ? baseArb
-      : fc.tuple(baseArb, layoutArb).map(([base, layout]) => {
-          const o: SpecOptions = { ...base, ...layout };
-          if (o.type !== 'ext3') delete o.journalBlocks; // a journal size only applies to ext3
-          return o;
-        });
+      : fc
+          .tuple(baseArb, layoutArb)
+          .chain(([base, layout]) => fc.subarray([...FEATURE_TOGGLES[base.type]]).map((toggles) => [base, layout, toggles] as const))
+          .map(([base, layout, toggles]) => {
+            const o: SpecOptions = { ...base, ...layout };
+            const features = consistentToggles(base.type, toggles);
+            if (features.length) o.features = [features.join(',')];
+            if (o.type === 'ext2' || features.includes('^has_journal')) delete o.journalBlocks; // a journal size needs a journal
+            return o;
+          });
   return optionsArb.chain((options) => {
     const { blockSize, inodeSize } = options;
     const leaf: fc.Arbitrary<NodeSpec> = fc.oneof(

@@ -210,10 +210,14 @@ export function parseStat(out: string, ino: number): StatInfo {
       info.fastLink = out.slice(start, out.indexOf('"\n', start));
     }
   }
+  // Block maps list BLOCKS: "(0-11):100-111, (IND):112, ..."; extent-mapped inodes list
+  // EXTENTS: "(ETB0):300, (0-4095):16385-20480, ..." (ETBn: an extent tree block at level n).
   const bl = out.indexOf('\nBLOCKS:\n');
-  if (bl >= 0) {
-    const end = out.indexOf('\nTOTAL:', bl);
-    const list = out.slice(bl + 9, end < 0 ? undefined : end);
+  const ex = out.indexOf('\nEXTENTS:\n');
+  if (bl >= 0 || ex >= 0) {
+    const from = bl >= 0 ? bl + 9 : ex + 10;
+    const end = bl >= 0 ? out.indexOf('\nTOTAL:', bl) : out.indexOf('\n\n', from);
+    const list = out.slice(from, end < 0 ? undefined : end).replace(/\n/g, ' ');
     const blocks = new Map<number, number>();
     let metaBlocks = 0;
     for (const item of list.split(/,\s*/)) {
@@ -227,7 +231,7 @@ export function parseStat(out: string, ino: number): StatInfo {
         for (let l = l0; l <= l1; l++) blocks.set(l, p0 + (l - l0));
         continue;
       }
-      m = /^\((IND|DIND|TIND)\):(\d+)$/.exec(s);
+      m = /^\((IND|DIND|TIND|ETB\d+)\):(\d+)$/.exec(s);
       if (m) {
         metaBlocks++;
         continue;

@@ -122,6 +122,8 @@ export interface ExpectOptions {
   lostFound?: boolean;
   /** Block size: with it, files with declared dataRanges get an expected allocatedBlocks. */
   blockSize?: number;
+  /** Files are extent-mapped (ext4): i_blocks counts extent tree blocks, not indirect ones. */
+  extents?: boolean;
   /** Reproducible builds clamp file times to this many seconds since the epoch. */
   timestamp?: number;
   /** Leave mtime out entirely (readers or producers that cannot keep it). */
@@ -166,7 +168,7 @@ export function manifestFromTree(tree: Tree, opts: ExpectOptions = {}): Manifest
         e.size = node.content.size;
         e.digest = contentDigest(node.content);
         if (opts.blockSize && node.content.dataRanges) {
-          e.allocatedBlocks = expectedIBlocks(node.content, opts.blockSize);
+          e.allocatedBlocks = expectedIBlocks(node.content, opts.blockSize, opts.extents ?? false);
         }
         break;
       case 'symlink':
@@ -244,9 +246,25 @@ export function dataBlocks(content: FileContent, blockSize: number): number[] {
  * the data blocks plus the IND/DIND/TIND blocks that map them (kernel ext4_ind_map_blocks layout:
  * 12 direct, then one indirect level more per range).
  */
-export function expectedIBlocks(content: FileContent, blockSize: number): number {
+export function expectedIBlocks(content: FileContent, blockSize: number, extents = false): number {
   const apb = blockSize / 4;
   const blocks = dataBlocks(content, blockSize);
+  if (extents) {
+    // ext4: one extent per contiguous logical run (at most 32768 blocks each), in i_block up
+    // to 4, else leaf blocks of (blocksize - 12) / 12 extents and index blocks above them.
+    let n = 0;
+    for (let i = 0, run = 0; i < blocks.length; i++) {
+      run = i > 0 && blocks[i] === blocks[i - 1]! + 1 && run < 32768 ? run + 1 : 1;
+      if (run === 1) n++;
+    }
+    const per = Math.floor((blockSize - 12) / 12);
+    let tree = 0;
+    for (let level = n; level > 4; ) {
+      level = Math.ceil(level / per);
+      tree += level;
+    }
+    return ((blocks.length + tree) * blockSize) / 512;
+  }
   const dindBase = 12 + apb;
   const tindBase = dindBase + apb * apb;
   let meta = 0;
