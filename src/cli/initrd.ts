@@ -17,7 +17,7 @@ import { nodeHostFiles } from './host.js';
 import { parseInteger, parseOwner, parseTimestamp } from './values.js';
 import { parseArgs } from 'node:util';
 import { ExtimgError } from '../errors.js';
-import { extractSegments } from '../io/initrd-extract.js';
+import { extractSegments } from '../initrd/extract.js';
 import { formatEntry, listSegments } from '../initrd/list.js';
 import { scanSegments, type Segment } from '../initrd/segments.js';
 import type { CliContext } from './context.js';

@@ -1,5 +1,3 @@
-import type { NodeKind } from '../tree/node.js';
-
 // Values from the kernel's fs/ext4/ext4.h and e2fsprogs lib/ext2fs/ext2_fs.h.
 export const EXT2_SUPER_MAGIC = 0xef53;
 export const SUPERBLOCK_OFFSET = 1024;
@@ -38,25 +36,8 @@ export const EXT2_DEFM_XATTR_USER = 0x0004;
 export const EXT2_DEFM_ACL = 0x0008;
 export const EXT3_JNL_BACKUP_BLOCKS = 1;
 
-// i_mode file types.
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
-
-/** The i_mode (and cpio c_mode) type bits of each node kind. */
-export const S_IF_OF: Readonly<Record<NodeKind, number>> = {
-  file: S_IFREG,
-  dir: S_IFDIR,
-  symlink: S_IFLNK,
-  chr: S_IFCHR,
-  blk: S_IFBLK,
-  fifo: S_IFIFO,
-  socket: S_IFSOCK,
-};
+// i_mode file types: the tree's mode bits (src/tree/mode.ts), named here with the other on-disk values.
+export { S_IF_OF, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK } from '../tree/mode.js';
 
 // Directory entry file_type (filetype feature).
 export const FT_REG_FILE = 1;

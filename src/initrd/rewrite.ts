@@ -14,7 +14,7 @@ import type { Node } from '../tree/node.js';
 import { bytesToKey, pathToKey, splitPath } from '../tree/names.js';
 import { Tree } from '../tree/tree.js';
 import { scanSegments, type Segment } from './segments.js';
-import { S_IF_OF as S_IF } from '../ext/constants.js';
+import { S_IF_OF as S_IF } from '../tree/mode.js';
 
 export interface RewriteOptions {
   /** The input as the user named it, for messages. */

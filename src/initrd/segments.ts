@@ -1,8 +1,8 @@
-import * as zlib from 'node:zlib';
 import { type Codec, decompress } from '../compress/index.js';
 import { ExtimgError, isExtimgError } from '../errors.js';
 import { cpioMagic, readCpio, type CpioEntry } from '../ingest/cpio.js';
 import { concatBytes } from '../compress/sink.js';
+import { gzipMemberEnd } from '../compress/gzip.js';
 import { zstdFrameEnd } from '../compress/zstd.js';
 
 /**
@@ -122,37 +122,6 @@ export async function decompressPrefix(data: Uint8Array, codec: Codec, origin: s
     }
     return { data: out, consumed: off };
   }
-}
-
-/**
- * Where the gzip member at the start of `data` ends (RFC 1952: header, deflate data, CRC32 and
- * ISIZE), or undefined when that cannot be told (the decoder then says what is wrong).
- */
-export function gzipMemberEnd(data: Uint8Array): number | undefined {
-  if (data.length < 18 || data[0] !== 0x1f || data[1] !== 0x8b || data[2] !== 8) return undefined;
-  const flg = data[3]!;
-  let p = 10;
-  if (flg & 4) {
-    if (p + 2 > data.length) return undefined;
-    p += 2 + (data[p]! | (data[p + 1]! << 8));
-  }
-  for (const bit of [8, 16]) {
-    if (flg & bit) {
-      while (p < data.length && data[p] !== 0) p++;
-      p++;
-    }
-  }
-  if (flg & 2) p += 2;
-  if (p >= data.length) return undefined;
-  let consumed: number;
-  try {
-    const r = zlib.inflateRawSync(data.subarray(p), { info: true } as zlib.ZlibOptions) as unknown as { engine: { bytesWritten: number } };
-    consumed = r.engine.bytesWritten;
-  } catch {
-    return undefined;
-  }
-  const end = p + consumed + 8;
-  return consumed > 0 && end <= data.length ? end : undefined;
 }
 
 /** Every entry of the archives in `cpio` (a decompressed stream), which must end after a trailer. */
