@@ -86,7 +86,8 @@ describe('parseInitrdRecipe', () => {
     ['rewrite', { inputs: ['rootfs'] }, 'hook.json: inputs: not used by initrd rewrite (the initrd FILE on the command line is its only input)'],
     ['rewrite', { owner: '0:0' }, 'hook.json: owner: not used by initrd rewrite (it sets the owner of input entries; use a "chown" edit)'],
     ['rewrite', { exclude: ['*.pyc'] }, 'hook.json: exclude: not used by initrd rewrite (it filters inputs; use a "remove" edit)'],
-    ['rewrite', { type: 'ext3' }, 'hook.json: type: not used by initrd rewrite (it chooses ext2 or ext3)'],
+    ['rewrite', { type: 'ext3' }, 'hook.json: type: not used by initrd rewrite (it chooses ext2, ext3 or ext4)'],
+    ['create', { features: 'extent' }, "hook.json: features: not used by initrd create (it sets the ext image's features)"],
     ['rewrite', { journalBlocks: 4096 }, "hook.json: journalBlocks: not used by initrd rewrite (it sets the ext3 journal's size)"],
     // Refused whatever its value: the key is the mistake.
     ['create', { label: 12 }, "hook.json: label: not used by initrd create (it sets the ext image's volume label)"],

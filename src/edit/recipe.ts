@@ -10,7 +10,7 @@ import {
   parseOwner,
   parseSize,
   parseUuid,
-} from '../cli/values.js';
+} from './values.js';
 import { checkObject, child, describe, invalid, isObject, optBoolean, optString, optStringArray, reqPath } from './check.js';
 import { checkExcludePatterns } from './glob.js';
 import { prepareEdit, type PreparedEdit } from './ops.js';
@@ -146,40 +146,43 @@ function checkRecipe(json: unknown, file: string, options: ParseRecipeOptions): 
     recipe.output = resolve(output);
   }
   const type = s('type');
-  if (type !== undefined) b.type = parseChoice(key('type'), type, ['ext2', 'ext3', 'ext4'] as const, null);
+  if (type !== undefined) b.type = parseChoice(key('type'), type, ['ext2', 'ext3', 'ext4'] as const);
   const features = o['features'];
   if (features !== undefined) {
     const list = typeof features === 'string' ? [features] : Array.isArray(features) ? features : undefined;
-    if (!list || list.some((x) => typeof x !== 'string')) throw invalid(key('features'), `expected a feature list ("extent,^resize_inode") or an array of them, got ${describe(features)}`);
+    if (!list) throw invalid(key('features'), `expected a feature list ("extent,^resize_inode") or an array of them, got ${describe(features)}`);
+    list.forEach((x, i) => {
+      if (typeof x !== 'string') throw invalid(`${file}: features[${i}]`, `expected a feature list such as "extent,^resize_inode", got ${describe(x)}`);
+    });
     checkFeatureNames(list as string[], key('features'));
     b.features = list as string[];
   }
   const blockSize = n('blockSize');
-  if (blockSize !== undefined) b.blockSize = parseChoice(key('blockSize'), blockSize, [1024, 2048, 4096] as const, null);
+  if (blockSize !== undefined) b.blockSize = parseChoice(key('blockSize'), blockSize, [1024, 2048, 4096] as const);
   const inodeSize = n('inodeSize');
-  if (inodeSize !== undefined) b.inodeSize = parseChoice(key('inodeSize'), inodeSize, [128, 256] as const, null);
+  if (inodeSize !== undefined) b.inodeSize = parseChoice(key('inodeSize'), inodeSize, [128, 256] as const);
   const inodes = n('inodes');
-  if (inodes !== undefined) b.inodes = parseInteger(key('inodes'), inodes, 1, 0xffffffff, null);
+  if (inodes !== undefined) b.inodes = parseInteger(key('inodes'), inodes, 1, 0xffffffff);
   const size = text('size');
-  if (size !== undefined) b.size = parseSize(key('size'), size, null);
+  if (size !== undefined) b.size = parseSize(key('size'), size);
   const headroom = text('headroom');
-  if (headroom !== undefined) b.headroom = parseHeadroom(key('headroom'), headroom, null);
+  if (headroom !== undefined) b.headroom = parseHeadroom(key('headroom'), headroom);
   const label = s('label');
-  if (label !== undefined) b.label = parseLabel(key('label'), label, null);
+  if (label !== undefined) b.label = parseLabel(key('label'), label);
   const uuid = s('uuid');
-  if (uuid !== undefined) b.uuid = parseUuid(key('uuid'), uuid, null);
+  if (uuid !== undefined) b.uuid = parseUuid(key('uuid'), uuid);
   const hashSeed = s('hashSeed');
-  if (hashSeed !== undefined) b.hashSeed = parseUuid(key('hashSeed'), hashSeed, null);
+  if (hashSeed !== undefined) b.hashSeed = parseUuid(key('hashSeed'), hashSeed);
   const reserved = n('reservedPercent');
-  if (reserved !== undefined) b.reservedPercent = parseNumber(key('reservedPercent'), reserved, 0, 50, null);
+  if (reserved !== undefined) b.reservedPercent = parseNumber(key('reservedPercent'), reserved, 0, 50);
   const journal = n('journalBlocks');
-  if (journal !== undefined) b.journalBlocks = parseInteger(key('journalBlocks'), journal, 1024, 10_240_000, null);
+  if (journal !== undefined) b.journalBlocks = parseInteger(key('journalBlocks'), journal, 1024, 10_240_000);
   const resizeInode = optBoolean(o, 'resizeInode', root);
   if (resizeInode !== undefined) b.resizeInode = resizeInode;
   const timestamp = n('timestamp');
-  if (timestamp !== undefined) b.timestamp = parseInteger(key('timestamp'), timestamp, -0x80000000, 0x3ffffffff - 0x80000000, null);
+  if (timestamp !== undefined) b.timestamp = parseInteger(key('timestamp'), timestamp, -0x80000000, 0x3ffffffff - 0x80000000);
   const owner = s('owner');
-  if (owner !== undefined) recipe.owner = parseOwner(key('owner'), owner, null);
+  if (owner !== undefined) recipe.owner = parseOwner(key('owner'), owner);
   optString(o, '$schema', root);
 
   const exclude = optStringArray(o, 'exclude', root);
@@ -235,7 +238,7 @@ function checkInput(item: unknown, at: string, resolve: (p: string) => string): 
     input.exclude = exclude;
   }
   const owner = optString(o, 'owner', at);
-  if (owner !== undefined) input.owner = parseOwner(child(at, 'owner'), owner, null);
+  if (owner !== undefined) input.owner = parseOwner(child(at, 'owner'), owner);
   return input;
 }
 

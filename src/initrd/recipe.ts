@@ -11,7 +11,7 @@
  * `hook.json: size: not used by initrd rewrite (it sets the ext image's size)`.
  */
 import { checkEncodeCodec, type EncodeCodec } from '../compress/encode.js';
-import { parseInteger } from '../cli/values.js';
+import { parseInteger } from '../edit/values.js';
 import { describe, invalid, isObject } from '../edit/check.js';
 import type { PreparedEdit } from '../edit/ops.js';
 import { readRecipeJson, RECIPE_KEYS, recipeFromJson, type RecipeInput } from '../edit/recipe.js';
@@ -112,7 +112,7 @@ export function initrdRecipeFromJson(json: unknown, file: string, options: Parse
     if (key === 'compress') compress = checkCompress(value, at, command);
     else if (key === 'level') {
       if (typeof value !== 'number') throw usage(invalid(at, `expected a number, got ${describe(value)}`));
-      level = parseInteger(at, String(value), 0, 19, null);
+      level = parseInteger(at, String(value), 0, 19);
     } else if (key === 'appendSegment') {
       if (command !== 'rewrite') throw new ExtimgError('EUSAGE', `${at}: not used by initrd ${command} (it appends a segment to an existing initrd)`, { file, key });
       if (typeof value !== 'boolean') throw usage(invalid(at, `expected true or false, got ${describe(value)}`));
