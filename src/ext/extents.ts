@@ -129,23 +129,40 @@ function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+// Offsets from the struct tables, read once: these run for every file of an ext4 image.
+const EH_MAGIC = EXTENT_HEADER.off.eh_magic;
+const EH_ENTRIES = EXTENT_HEADER.off.eh_entries;
+const EH_MAX = EXTENT_HEADER.off.eh_max;
+const EH_DEPTH = EXTENT_HEADER.off.eh_depth;
+const EE_BLOCK = EXTENT.off.ee_block;
+const EE_LEN = EXTENT.off.ee_len;
+const EE_START_HI = EXTENT.off.ee_start_hi;
+const EE_START_LO = EXTENT.off.ee_start_lo;
+const EI_BLOCK = EXTENT_IDX.off.ei_block;
+const EI_LEAF_LO = EXTENT_IDX.off.ei_leaf_lo;
+const EI_LEAF_HI = EXTENT_IDX.off.ei_leaf_hi;
+
 function writeHeader(b: Uint8Array, entries: number, max: number, depth: number): void {
-  EXTENT_HEADER.encode({ eh_magic: EXT4_EXT_MAGIC, eh_entries: entries, eh_max: max, eh_depth: depth, eh_generation: 0 }, b, 0);
+  const dv = view(b);
+  dv.setUint16(EH_MAGIC, EXT4_EXT_MAGIC, true);
+  dv.setUint16(EH_ENTRIES, entries, true);
+  dv.setUint16(EH_MAX, max, true);
+  dv.setUint16(EH_DEPTH, depth, true);
 }
 
 function writeExtent(b: Uint8Array, at: number, e: Extent): void {
   const dv = view(b);
-  EXTENT.set(dv, at, 'ee_block', e.logical);
-  EXTENT.set(dv, at, 'ee_len', e.count);
-  EXTENT.set(dv, at, 'ee_start_hi', Math.floor(e.physical / 0x100000000));
-  EXTENT.set(dv, at, 'ee_start_lo', e.physical % 0x100000000);
+  dv.setUint32(at + EE_BLOCK, e.logical, true);
+  dv.setUint16(at + EE_LEN, e.count, true);
+  dv.setUint16(at + EE_START_HI, Math.floor(e.physical / 0x100000000), true);
+  dv.setUint32(at + EE_START_LO, e.physical >>> 0, true);
 }
 
 function writeIndex(b: Uint8Array, at: number, n: Node): void {
   const dv = view(b);
-  EXTENT_IDX.set(dv, at, 'ei_block', n.first);
-  EXTENT_IDX.set(dv, at, 'ei_leaf_lo', n.physical % 0x100000000);
-  EXTENT_IDX.set(dv, at, 'ei_leaf_hi', Math.floor(n.physical / 0x100000000));
+  dv.setUint32(at + EI_BLOCK, n.first, true);
+  dv.setUint32(at + EI_LEAF_LO, n.physical >>> 0, true);
+  dv.setUint16(at + EI_LEAF_HI, Math.floor(n.physical / 0x100000000), true);
 }
 
 /** Read a tree back (i_block and a block reader): the extents in logical order. For tests and the reader. */
