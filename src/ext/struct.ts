@@ -210,7 +210,9 @@ export const SUPERBLOCK = defineStruct('ext4_super_block', 1024, [
   ['s_usr_quota_inum', 0x240, 4],
   ['s_grp_quota_inum', 0x244, 4],
   ['s_overhead_clusters', 0x248, 4],
-  ['s_backup_bgs', 0x24c, 8],
+  // __le32 s_backup_bgs[2] (sparse_super2): two group numbers, not one 64-bit value.
+  ['s_backup_bgs_0', 0x24c, 4],
+  ['s_backup_bgs_1', 0x250, 4],
   ['s_encrypt_algos', 0x254, 4],
   ['s_encrypt_pw_salt', 0x258, 16],
   ['s_lpf_ino', 0x268, 4],
