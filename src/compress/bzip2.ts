@@ -6,6 +6,7 @@
  * Every block CRC and the combined CRC are checked.
  */
 import { corrupt, DecodeError, fromDecodeError, truncated, unsupported } from './fail.js';
+import { type DecoderGenerator, type InputBuffer, more, need, PushDecoder } from './input.js';
 import { ByteSink } from './sink.js';
 
 const MAX_GROUPS = 6;
@@ -28,16 +29,20 @@ class BitReader {
   pos: number;
   buf = 0;
   count = 0;
+  /** One past the last byte of input there is (a stream's input buffer holds more room). */
+  end: number;
   constructor(
-    readonly data: Uint8Array,
+    public data: Uint8Array,
     start: number,
+    end = data.length,
   ) {
     this.pos = start;
+    this.end = end;
   }
 
   bits(n: number): number {
     while (this.count < n) {
-      this.buf = (this.buf << 8) | (this.pos < this.data.length ? this.data[this.pos] : 0);
+      this.buf = (this.buf << 8) | (this.pos < this.end ? this.data[this.pos] : 0);
       this.pos++;
       this.count += 8;
     }
@@ -51,7 +56,7 @@ class BitReader {
   }
 
   checkOverrun(): void {
-    if (this.pos - (this.count >> 3) > this.data.length) throw new DecodeError('truncated', this.data.length, 'truncated');
+    if (this.pos - (this.count >> 3) > this.end) throw new DecodeError('truncated', this.end, 'truncated');
   }
 
   /** Drop the bits left in the current byte. */
@@ -60,25 +65,54 @@ class BitReader {
   }
 }
 
+/** Decode a whole .bz2 in memory. */
 export function decodeBzip2(data: Uint8Array, origin: string): Uint8Array {
   const sink = new ByteSink(data.length * 5 + 1024);
-  try {
-    let pos = 0;
-    let streams = 0;
-    while (pos < data.length) {
-      if (streams > 0 && data[pos] === 0) {
-        for (let i = pos; i < data.length; i++) if (data[i] !== 0) throw new DecodeError('garbage after bzip2 data', i);
-        break;
-      }
-      pos = decodeStream(data, pos, sink, streams > 0);
-      streams++;
-    }
-    if (streams === 0) throw new DecodeError('truncated', 0, 'truncated');
-  } catch (e) {
-    if (!(e instanceof DecodeError)) throw e;
-    throw fromDecodeError(e, origin, 'bzip2');
-  }
+  const dec = bzip2Decoder(origin, (out) => sink.push(out));
+  dec.push(data);
+  dec.end();
   return sink.result();
+}
+
+/** Input kept ahead of a block: more than any block's compressed size (900k symbols of at most 20 bits, and tables). */
+const BLOCK_INPUT_MAX = 4 << 20;
+
+/**
+ * A streaming bzip2 decoder: push compressed chunks, then end(); each block's bytes go to `emit`
+ * once decoded (views valid only during the call). Memory: one block (at most 900 kB of BWT
+ * data, its output) and up to 4 MiB of input ahead.
+ */
+export function bzip2Decoder(origin: string, emit: (bytes: Uint8Array) => void): { push(chunk: Uint8Array): void; end(): void } {
+  const pd = new PushDecoder((input) => bzip2Streams(input, emit));
+  const wrap = (f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      throw fromDecodeError(e, origin, 'bzip2');
+    }
+  };
+  return { push: (chunk) => wrap(() => pd.push(chunk)), end: () => wrap(() => pd.end()) };
+}
+
+function* bzip2Streams(input: InputBuffer, emit: (bytes: Uint8Array) => void): DecoderGenerator {
+  const out = new ByteSink(1 << 20);
+  let streams = 0;
+  for (;;) {
+    if (streams > 0) {
+      if (!(yield* more(input))) return;
+      if (input.buf[input.pos] === 0) {
+        // Zero padding after the last stream (initramfs images), and nothing else.
+        for (;;) {
+          if (!(yield* more(input))) return;
+          if (input.buf[input.pos] !== 0) throw new DecodeError('garbage after bzip2 data', input.offset());
+          input.pos++;
+        }
+      }
+    }
+    yield* decodeStream(input, out, emit, streams > 0);
+    streams++;
+  }
 }
 
 /** Working arrays for one stream, reused across its blocks. */
@@ -97,13 +131,17 @@ interface Work {
   walk: WalkState;
 }
 
-function decodeStream(data: Uint8Array, start: number, sink: ByteSink, later: boolean): number {
-  if (start + 4 > data.length) throw new DecodeError('truncated', data.length, 'truncated');
-  if (data[start] !== 0x42 || data[start + 1] !== 0x5a || data[start + 2] !== 0x68) {
+function* decodeStream(input: InputBuffer, sink: ByteSink, emit: (bytes: Uint8Array) => void, later: boolean): DecoderGenerator {
+  const start = input.offset();
+  yield* need(input, 4);
+  const d = input.buf;
+  const p = input.pos;
+  if (d[p] !== 0x42 || d[p + 1] !== 0x5a || d[p + 2] !== 0x68) {
     throw new DecodeError(later ? 'garbage after bzip2 data' : 'not a bzip2 stream (bad magic)', start);
   }
-  const level = data[start + 3] - 0x30;
-  if (level < 1 || level > 9) throw new DecodeError(`bad bzip2 block size '${String.fromCharCode(data[start + 3])}'`, start + 3);
+  const level = d[p + 3] - 0x30;
+  if (level < 1 || level > 9) throw new DecodeError(`bad bzip2 block size '${String.fromCharCode(d[p + 3])}'`, start + 3);
+  input.pos += 4;
   const blockMax = level * 100000;
   const work: Work = {
     tt: new Uint32Array(blockMax),
@@ -118,22 +156,39 @@ function decodeStream(data: Uint8Array, start: number, sink: ByteSink, later: bo
     mtf: new Uint8Array(256),
     walk: { p: 0, n: 0, last: -1, same: 0, crc: -1 },
   };
-  const br = new BitReader(data, start + 4);
+  const br = new BitReader(input.buf, input.pos, input.end);
   let combined = 0;
   for (;;) {
-    const at = br.offset;
+    // A whole block's input ahead (or the rest of the input): the bit reader never waits.
+    input.pos = br.pos;
+    while (input.end - input.pos < BLOCK_INPUT_MAX && !input.eof) yield;
+    br.data = input.buf;
+    br.pos = input.pos;
+    br.end = input.end;
+    const base = input.offset(0);
+    const at = base + br.offset;
     const m1 = br.bits(24);
     const m2 = br.bits(24);
     const blockCRC = br.bits(16) * 65536 + br.bits(16);
     br.checkOverrun();
     if (m1 === 0x314159 && m2 === 0x265359) {
-      const crc = decodeBlock(br, work, blockMax, sink);
+      sink.len = 0;
+      let crc: number;
+      try {
+        crc = decodeBlock(br, work, blockMax, sink);
+      } catch (e) {
+        // Block-relative offsets are positions in the input buffer: make them absolute.
+        if (e instanceof DecodeError) throw new DecodeError(e.message, base + e.offset, e.kind);
+        throw e;
+      }
       if (crc !== blockCRC) throw new DecodeError('bzip2 block CRC mismatch (data corrupt)', at);
       combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
+      if (sink.len) emit(sink.buf.subarray(0, sink.len));
     } else if (m1 === 0x177245 && m2 === 0x385090) {
       if (blockCRC !== combined) throw new DecodeError('bzip2 stream CRC mismatch (data corrupt)', at);
       br.align();
-      return br.offset;
+      input.pos = br.offset;
+      return;
     } else {
       throw new DecodeError('corrupt bzip2 block magic', at);
     }
@@ -232,7 +287,7 @@ function decodeSymbols(br: BitReader, w: Work, nSelectors: number, alphaSize: nu
   const perm = w.perm;
   const minLens = w.minLen;
   const data = br.data;
-  const dataLen = data.length;
+  const dataLen = br.end;
   let bitBuf = br.buf;
   let bitCount = br.count;
   let pos = br.pos;

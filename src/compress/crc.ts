@@ -57,15 +57,16 @@ const T64_HI = T64.hi as Int32Array;
 type NativeCrc32 = (data: Uint8Array, value?: number) => number;
 const nativeCrc32 = (zlib as unknown as { crc32?: NativeCrc32 }).crc32;
 
-export function crc32(data: Uint8Array, start = 0, end = data.length): number {
-  if (nativeCrc32 && end - start >= 64) return nativeCrc32(data.subarray(start, end), 0) >>> 0;
-  return crc32js(data, start, end);
+/** CRC-32 of data[start..end), continuing from `prev` (the CRC of what came before, 0 to start). */
+export function crc32(data: Uint8Array, start = 0, end = data.length, prev = 0): number {
+  if (nativeCrc32 && end - start >= 64) return nativeCrc32(data.subarray(start, end), prev) >>> 0;
+  return crc32js(data, start, end, prev);
 }
 
 /** The table version (exported for tests, which compare it with node:zlib's). */
-export function crc32js(data: Uint8Array, start = 0, end = data.length): number {
+export function crc32js(data: Uint8Array, start = 0, end = data.length, prev = 0): number {
   const t = T32;
-  let c = ~0;
+  let c = ~prev;
   let i = start;
   for (; i + 8 <= end; i += 8) {
     c ^= data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
@@ -85,12 +86,12 @@ export function crc32js(data: Uint8Array, start = 0, end = data.length): number 
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** CRC-64 as [low 32 bits, high 32 bits]. */
-export function crc64(data: Uint8Array, start = 0, end = data.length): [number, number] {
+/** CRC-64 as [low 32 bits, high 32 bits], continuing from `prev` ([0, 0] to start). */
+export function crc64(data: Uint8Array, start = 0, end = data.length, prev: readonly [number, number] = [0, 0]): [number, number] {
   const tl = T64_LO;
   const th = T64_HI;
-  let lo = ~0;
-  let hi = ~0;
+  let lo = ~prev[0];
+  let hi = ~prev[1];
   let i = start;
   // Bytewise up to a 4-byte aligned address, then 8 bytes a round: two aligned 32-bit loads from
   // an Int32Array view (~1.4x faster than eight byte loads) on little-endian hosts, bytes else.

@@ -6,8 +6,9 @@
  * byte since the last dictionary reset, and nothing is copied into a separate window.
  */
 import type { Codec } from './detect.js';
-import { corrupt, truncated, u32le, unsupported } from './fail.js';
+import { corrupt, DecodeError, fromDecodeError, truncated, u32le, unsupported } from './fail.js';
 import { lzmaDictPlausible } from './detect.js';
+import { type DecoderGenerator, type InputBuffer, more, need, PushDecoder } from './input.js';
 import { ByteSink } from './sink.js';
 
 /**
@@ -331,7 +332,8 @@ export class LzmaDecoder {
           }
           if (long === 0) {
             if (outPos >= hardLimit) throw new LzmaDataError('data past the declared size', inPos);
-            if (rep0 >= pos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
+            // outPos: a streaming decoder's window keeps only the dictionary, not all of `pos`.
+            if (rep0 >= pos || rep0 >= outPos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
             state = state < 7 ? 9 : 11;
             out[outPos] = out[outPos - rep0 - 1];
             outPos++;
@@ -535,7 +537,7 @@ export class LzmaDecoder {
       }
 
       len += K.MATCH_MIN_LEN;
-      if (rep0 >= pos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
+      if (rep0 >= pos || rep0 >= outPos) throw new LzmaDataError(`match distance ${rep0 + 1} beyond the ${pos} bytes decoded`, inPos);
       if (len > hardLimit - outPos) throw new LzmaDataError('data past the declared size', inPos);
       let from = outPos - rep0 - 1;
       // Copies by hand up to ~160 bytes: a copyWithin call costs more than a few loop steps.
@@ -639,4 +641,128 @@ function decodeOneAlone(data: Uint8Array, start: number, origin: string, sink: B
   }
   sink.len = dec.outPos;
   return dec.inPos;
+}
+
+/** Input kept ahead of the decoder in a stream: more than any 64 KiB of output can consume. */
+const STREAM_MARGIN = 1 << 20;
+/** Output decoded per call in a stream. */
+const STREAM_STEP = 1 << 16;
+
+/**
+ * A streaming .lzma decoder (the same format and rules as decodeLzmaAlone): push compressed
+ * chunks, then end(); decoded bytes go to `emit` (views valid only during the call). The raw
+ * LZMA stream has no chunk boundaries, so the decoder runs in steps of 64 KiB of output with
+ * at least 1 MiB of input ahead (no step can read past that). Memory: the dictionary (as
+ * declared, grown as output needs it) plus about 1 MiB of input.
+ */
+export function lzmaAloneDecoder(origin: string, emit: (bytes: Uint8Array) => void): { push(chunk: Uint8Array): void; end(): void } {
+  const pd = new PushDecoder((input) => lzmaAloneStreams(input, emit));
+  const wrap = (f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof DecodeError) throw fromDecodeError(e, origin, 'lzma');
+      throw lzmaError(e, origin, 'lzma');
+    }
+  };
+  return { push: (chunk) => wrap(() => pd.push(chunk)), end: () => wrap(() => pd.end()) };
+}
+
+function* lzmaAloneStreams(input: InputBuffer, emit: (bytes: Uint8Array) => void): DecoderGenerator {
+  let first = true;
+  for (;;) {
+    if (!first) {
+      // Zero padding, then possibly another stream (as the kernel takes initramfs segments).
+      for (;;) {
+        if (!(yield* more(input))) return;
+        if (input.buf[input.pos] !== 0) break;
+        input.pos++;
+      }
+      yield* need(input, 13);
+      const p = input.pos;
+      if (!(input.buf[p] < 225 && lzmaDictPlausible(u32le(input.buf, p + 1)))) throw new DecodeError('trailing garbage after lzma stream', input.offset());
+    }
+    first = false;
+    yield* lzmaAloneStream(input, emit);
+  }
+}
+
+function* lzmaAloneStream(input: InputBuffer, emit: (bytes: Uint8Array) => void): DecoderGenerator {
+  yield* need(input, 13);
+  const start = input.offset();
+  const h = input.buf.slice(input.pos, input.pos + 13);
+  const dec = new LzmaDecoder();
+  if (!dec.setProperties(h[0]!)) throw new DecodeError(`bad lzma properties byte 0x${h[0]!.toString(16)}`, start);
+  if (dec.lc + dec.lp > 12) throw new DecodeError('lzma lc + lp above 12', start, 'unsupported');
+  const dictSize = Math.max(u32le(h, 1), 4096);
+  const sizeLo = u32le(h, 5);
+  const sizeHi = u32le(h, 9);
+  const known = !(sizeLo === 0xffffffff && sizeHi === 0xffffffff);
+  if (known && sizeHi >= 0x200000) throw new DecodeError('lzma uncompressed size too large', start + 5, 'unsupported');
+  const size = known ? sizeHi * 0x100000000 + sizeLo : Infinity;
+  input.pos += 13;
+  dec.resetState();
+  yield* need(input, 5);
+  dec.initRangeCoder(input.buf, input.pos, input.end);
+  input.pos = dec.inPos;
+  // The window: the dictionary, one step and a match's overrun; grown while output is small.
+  const cap = Math.min(dictSize, known ? size : dictSize) + STREAM_STEP + K.MATCH_LEN_MAX + 4;
+  let win = new Uint8Array(Math.min(cap, 1 << 20));
+  dec.out = win;
+  dec.outPos = 0;
+  dec.dictStart = 0;
+  let produced = 0;
+  for (;;) {
+    // Enough input ahead for one step (all of it at the end of the input).
+    while (input.end - input.pos < STREAM_MARGIN && !input.eof) yield;
+    dec.input = input.buf;
+    dec.inPos = input.pos;
+    dec.inEnd = input.end;
+    // Room for one step.
+    if (dec.outPos + STREAM_STEP + K.MATCH_LEN_MAX + 4 > win.length) {
+      if (win.length < cap) {
+        const next = new Uint8Array(Math.min(cap, Math.max(win.length * 2, dec.outPos + STREAM_STEP + K.MATCH_LEN_MAX + 4)));
+        next.set(win.subarray(0, dec.outPos));
+        win = next;
+      } else {
+        const keep = Math.min(dictSize, dec.outPos);
+        const shift = dec.outPos - keep;
+        win.copyWithin(0, shift, dec.outPos);
+        dec.outPos = keep;
+        dec.dictStart -= shift;
+      }
+      dec.out = win;
+    }
+    const from = dec.outPos;
+    const left = size - produced;
+    const stopAt = from + Math.min(STREAM_STEP, left);
+    const hardLimit = known ? from + left : Infinity;
+    let stop: Stop;
+    try {
+      stop = dec.decode(stopAt, hardLimit, !known);
+    } catch (e) {
+      if (e instanceof LzmaDataError) throw new DecodeError(e.truncated ? 'truncated' : `corrupt lzma stream: ${e.message}`, input.offset(e.offset), e.truncated ? 'truncated' : 'corrupt');
+      throw e;
+    }
+    input.pos = dec.inPos;
+    produced += dec.outPos - from;
+    if (dec.outPos > from) emit(win.subarray(from, dec.outPos));
+    if (stop === Stop.Marker) return;
+    if (known && produced === size) {
+      // liblzma also accepts an end marker after a known size.
+      if (!dec.finishedOK) {
+        const at = dec.outPos;
+        let s2: Stop;
+        try {
+          s2 = dec.decode(at + 1, at, true);
+        } catch (e) {
+          if (e instanceof LzmaDataError) throw new DecodeError(`corrupt lzma stream: ${e.message}`, input.offset(e.offset));
+          throw e;
+        }
+        if (s2 !== Stop.Marker) throw new DecodeError('data past the declared size', input.offset(dec.inPos));
+        input.pos = dec.inPos;
+      }
+      return;
+    }
+  }
 }

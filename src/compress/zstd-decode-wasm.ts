@@ -187,3 +187,112 @@ export function decodeFrameStreaming(x: StreamExports, frame: Uint8Array, capaci
     if (input) x.free(input);
   }
 }
+
+/**
+ * zstd as a stream (for inputs not held whole): push compressed chunks, end(); decoded bytes go
+ * to `emit` (views valid only during the call). Concatenated frames and skippable frames are
+ * read as zstd -d reads them; zero bytes after the last frame (initramfs padding) are accepted.
+ * Memory: the decoder's window (at most 128 MiB, zstd's default limit) plus one input chunk.
+ */
+export class ZstdWasmStream {
+  private input = 0;
+  private inputCap = 0;
+  private buffers = 0;
+  private chunk = 0;
+  private dctx = 0;
+  /** The decoder returned 0 (a frame just ended) and has not started another. */
+  private atFrameEnd = true;
+  private sawFrame = false;
+  private consumedTotal = 0;
+
+  constructor(
+    private readonly x: StreamExports,
+    private readonly emit: (bytes: Uint8Array) => void,
+  ) {
+    this.buffers = x.malloc(24);
+    this.chunk = x.malloc(CHUNK);
+    this.dctx = x.ZSTD_createDCtx();
+    if (!this.buffers || !this.chunk || !this.dctx) {
+      this.free();
+      throw new ZstdOutOfMemory();
+    }
+  }
+
+  /** Decode `data`; throws an Error with zstd's message, or ZstdOutOfMemory. */
+  push(data: Uint8Array): void {
+    const x = this.x;
+    let off = 0;
+    // After a frame, zeros are padding; anything else starts the next frame.
+    if (this.atFrameEnd && this.sawFrame) {
+      while (off < data.length && data[off] === 0) off++;
+      this.consumedTotal += off;
+      if (off === data.length) return;
+    }
+    while (off < data.length) {
+      const n = Math.min(data.length - off, 1 << 20);
+      if (n > this.inputCap) {
+        if (this.input) x.free(this.input);
+        this.input = x.malloc(n);
+        this.inputCap = this.input ? n : 0;
+        if (!this.input) throw new ZstdOutOfMemory();
+      }
+      new Uint8Array(x.memory.buffer).set(data.subarray(off, off + n), this.input);
+      let view = new DataView(x.memory.buffer);
+      const b = this.buffers;
+      view.setUint32(b, this.input, true);
+      view.setUint32(b + 4, n, true);
+      view.setUint32(b + 8, 0, true);
+      for (;;) {
+        view.setUint32(b + 12, this.chunk, true);
+        view.setUint32(b + 16, CHUNK, true);
+        view.setUint32(b + 20, 0, true);
+        const before = view.getUint32(b + 8, true);
+        const ret = x.ZSTD_decompressStream(this.dctx, b + 12, b);
+        if (view.buffer !== x.memory.buffer) view = new DataView(x.memory.buffer);
+        if (ret < 0 && ret >= -ERROR_MAX) throw errorFor(-ret);
+        const got = view.getUint32(b + 20, true);
+        const consumed = view.getUint32(b + 8, true);
+        if (got > 0) this.emit(new Uint8Array(x.memory.buffer, this.chunk, got));
+        this.sawFrame = true;
+        this.atFrameEnd = ret === 0;
+        if (ret === 0 && consumed < n) {
+          // A frame ended inside this chunk: zeros after it are padding, else a new frame.
+          const rest = new Uint8Array(x.memory.buffer, this.input + consumed, n - consumed);
+          let z = 0;
+          while (z < rest.length && rest[z] === 0) z++;
+          if (z === rest.length) {
+            view.setUint32(b + 8, n, true);
+            break;
+          }
+          view.setUint32(b + 8, consumed + z, true);
+          continue;
+        }
+        // A frame done with all input taken, or all input taken and all output flushed (the
+        // output was not filled): wait for the next chunk. A frame that ended exactly as the
+        // output filled must not be called again (it would start reading a next frame).
+        if (consumed === n && (ret === 0 || got < CHUNK)) break;
+        if (got === 0 && consumed === before) throw new Error('decoder made no progress');
+      }
+      off += n;
+      this.consumedTotal += n;
+    }
+  }
+
+  /** No more input: the last frame must be complete. */
+  end(): void {
+    try {
+      if (!this.atFrameEnd || !this.sawFrame) throw new Error(this.sawFrame ? 'truncated' : 'no zstd frame');
+    } finally {
+      this.free();
+    }
+  }
+
+  free(): void {
+    const x = this.x;
+    if (this.dctx) x.ZSTD_freeDCtx(this.dctx);
+    if (this.chunk) x.free(this.chunk);
+    if (this.buffers) x.free(this.buffers);
+    if (this.input) x.free(this.input);
+    this.dctx = this.chunk = this.buffers = this.input = 0;
+  }
+}
