@@ -7,7 +7,8 @@ export { buildToBuffer, buildToFile, buildToFileAsync, type BuildToFileOptions }
 export * from './io/index.js';
 export { addHostDirectory, HostFileContent, decodeDev, type HostDirectoryOptions } from './ingest/hostdir.js';
 export type { ArchiveOptions } from './ingest/options.js';
-export { addArchive, applyPrepared, prepareArchive, prepareArchives, type ArchiveKind, type Prepared } from './ingest/archive.js';
+export { addArchive, applyPrepared, prepareArchive, prepareArchives, type ArchiveKind, type Prepared, type PreparedInMemory } from './ingest/archive.js';
+export { ArchiveFiles, type ArchiveFilesOptions } from './ingest/archive-file.js';
 export { sniffArchive } from './ingest/sniff.js';
 export { readCpio, writeNewc, type CpioEntry } from './ingest/cpio.js';
 export { type Codec, decompress, decompressAuto, decompressMany, detectCodec } from './compress/index.js';

@@ -14,7 +14,7 @@ import type { CliContext } from './context.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { BUILD_HELP } from './help.js';
 import { nodeHostFiles } from './host.js';
-import { applyInputs, parseInputSpec, resolveInputs, type InputSpec } from './inputs.js';
+import { applyInputs, parseInputSpec, protectStdinArgs, resolveInputs, type InputSpec } from './inputs.js';
 import { formatBytes, Progress } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
 import {
@@ -62,7 +62,7 @@ type Parsed = ReturnType<typeof parse>;
 type Values = Parsed['values'];
 
 function parse(args: string[]) {
-  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
+  return parseArgs({ args: protectStdinArgs(args), options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
 }
 
 export interface BuildPlan {
@@ -186,7 +186,28 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   };
   // Fail on an unusable output before the slow part, not after it.
   checkTarget(plan.output);
-  await applyInputs(tree, inputs, { ...(plan.owner ? { owner: plan.owner } : {}), exclude: plan.exclude, oneFileSystem: plan.oneFileSystem, onWarning });
+  const showProgress = !plan.quiet && ctx.stderr.isTTY === true;
+  const reading = showProgress ? new Progress(ctx.stderr, 'extimg: reading inputs') : undefined;
+  if (reading) ctx.cleanup.push(() => reading.clear());
+  // The tree refers to the archives' bytes (files, spools) until the image is written.
+  const open = await applyInputs(tree, inputs, {
+    ...(plan.owner ? { owner: plan.owner } : {}),
+    exclude: plan.exclude,
+    oneFileSystem: plan.oneFileSystem,
+    onWarning,
+    spoolDir: nodePath.dirname(nodePath.resolve(plan.output)),
+    stdin: ctx.stdin,
+    ...(reading ? { onInput: (done: number, total: number | undefined) => reading.update(done, total) } : {}),
+  });
+  try {
+    reading?.clear();
+    return await writeImage(tree, plan, ctx, onWarning);
+  } finally {
+    await open.close();
+  }
+}
+
+async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarning: (message: string) => void): Promise<number> {
   for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
 
   const options: BuildOptions = { ...plan.options };

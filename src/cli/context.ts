@@ -14,9 +14,15 @@ export class CliContext {
     readonly stdout: OutStream,
     readonly stderr: ProgressStream,
     readonly env: NodeJS.ProcessEnv,
+    /** Standard input, for `-` as an INPUT, opened when one is read (tests give chunks). */
+    readonly stdin: () => AsyncIterable<Uint8Array> = emptyInput,
   ) {}
 
   runCleanup(): void {
     for (const f of this.cleanup.splice(0)) f();
   }
+}
+
+async function* emptyInput(): AsyncGenerator<Uint8Array> {
+  // No standard input given: `-` reads an empty stream.
 }

@@ -10,7 +10,7 @@ import { checkExcludePatterns } from '../edit/glob.js';
 import { applyPreparedEdit } from '../edit/ops.js';
 import { checkTarget } from '../io/file.js';
 import { Tree } from '../tree/tree.js';
-import { applyInputs, parseInputSpec, resolveInputs } from './inputs.js';
+import { applyInputs, parseInputSpec, protectStdinArgs, resolveInputs } from './inputs.js';
 import { withFileSink } from '../io/file.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { nodeHostFiles } from './host.js';
@@ -354,7 +354,7 @@ const CREATE_OPTIONS = {
 export async function createCommand(args: string[], ctx: CliContext): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: CREATE_OPTIONS, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: protectStdinArgs(args), options: CREATE_OPTIONS, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw parseArgsError(e, CR);
   }
@@ -403,16 +403,28 @@ export async function createCommand(args: string[], ctx: CliContext): Promise<nu
   const onWarning = (m: string): void => {
     ctx.stderr.write(`extimg: warning: ${m}\n`);
   };
-  await applyInputs(tree, inputs, { ...(owner ? { owner } : {}), exclude, oneFileSystem: values['one-file-system'] ?? recipe?.oneFileSystem ?? false, onWarning });
-  for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
-  const progress = compressProgress(ctx, values.quiet, compress);
-  const r = await createInitrd(tree, {
-    compress,
-    ...(level !== undefined ? { level } : {}),
-    ...(timestamp !== undefined ? { timestamp } : {}),
-    parts: { ...(values['single-stream'] ? { partBytes: Infinity } : {}), ...progress.option },
+  const open = await applyInputs(tree, inputs, {
+    ...(owner ? { owner } : {}),
+    exclude,
+    oneFileSystem: values['one-file-system'] ?? recipe?.oneFileSystem ?? false,
+    onWarning,
+    spoolDir: nodePath.dirname(nodePath.resolve(output)),
+    stdin: ctx.stdin,
   });
-  progress.done();
+  let r: Awaited<ReturnType<typeof createInitrd>>;
+  try {
+    for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+    const progress = compressProgress(ctx, values.quiet, compress);
+    r = await createInitrd(tree, {
+      compress,
+      ...(level !== undefined ? { level } : {}),
+      ...(timestamp !== undefined ? { timestamp } : {}),
+      parts: { ...(values['single-stream'] ? { partBytes: Infinity } : {}), ...progress.option },
+    });
+    progress.done();
+  } finally {
+    await open.close();
+  }
   withFileSink(output, (sink) => sink.write(0, r.data));
   if (!values.quiet) ctx.stderr.write(`extimg: ${output}: ${r.data.length} bytes, ${r.codec}, ${r.entries} entries (${r.cpioBytes} bytes of newc)\n`);
   return 0;

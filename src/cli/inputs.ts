@@ -24,14 +24,29 @@ export interface InputSpec {
   owner?: { uid: number; gid: number };
 }
 
-export type ResolvedInput = InputSpec & { kind: 'dir' | 'archive' };
+export type ResolvedInput = InputSpec & { kind: 'dir' | 'archive' | 'stdin' };
+
+/** `-` (or `-:/DEST`): an archive read from standard input. */
+export const STDIN = '-';
+
+/**
+ * `-:/DEST` looks like an option to parseArgs: hide it behind a NUL (which no argument can hold)
+ * before parsing; parseInputSpec reads it back.
+ */
+export function protectStdinArgs(args: readonly string[]): string[] {
+  return args.map((a) => (a.startsWith(`${STDIN}:/`) ? `\0${a}` : a));
+}
 
 /**
  * Split `SRC:/DEST`. A path that exists as given is taken literally (host names may contain
- * ':'); otherwise the split is at a ':/' whose left side exists, else at the last ':/'.
+ * ':'); otherwise the split is at a ':/' whose left side exists, else at the last ':/'. `-` is
+ * standard input (a file named `-` is `./-`).
  */
 export function parseInputSpec(arg: string, exists: (p: string) => boolean = hostExists, option?: string): InputSpec {
   if (arg === '') throw usageError(option ? `${option}: empty argument` : 'empty INPUT argument', 'build');
+  if (arg === STDIN) return { arg, source: STDIN, dest: '/' };
+  if (arg.startsWith(`\0${STDIN}:/`)) arg = arg.slice(1);
+  if (arg.startsWith(`${STDIN}:/`)) return { arg, source: STDIN, dest: arg.slice(2) };
   if (exists(arg)) return { arg, source: arg, dest: '/' };
   const splits: number[] = [];
   for (let i = arg.indexOf(':/'); i !== -1; i = arg.indexOf(':/', i + 1)) splits.push(i);
@@ -42,6 +57,7 @@ export function parseInputSpec(arg: string, exists: (p: string) => boolean = hos
 
 /** Check that the source is usable and say what it is, before anything is built. */
 export function resolveInput(spec: InputSpec): ResolvedInput {
+  if (spec.source === STDIN) return { ...spec, kind: 'stdin' };
   let st: fs.Stats;
   try {
     st = fs.statSync(spec.source);
@@ -49,7 +65,8 @@ export function resolveInput(spec: InputSpec): ResolvedInput {
     throw fsError(spec.source, e);
   }
   if (st.isDirectory()) return { ...spec, kind: 'dir' };
-  if (st.isFile()) return { ...spec, kind: 'archive' };
+  // Files, and what reads like one: a named pipe, /dev/stdin, a process substitution.
+  if (st.isFile() || st.isFIFO() || st.isCharacterDevice()) return { ...spec, kind: st.isFile() ? 'archive' : 'stdin' };
   throw new ExtimgError('EINVAL', `${spec.source}: neither a directory nor an archive file`, { path: spec.source });
 }
 
@@ -67,28 +84,49 @@ export interface ApplyInputsOptions {
   exclude: readonly string[];
   oneFileSystem?: boolean;
   onWarning: (message: string) => void;
+  /** Where decompressed archives are spooled past the memory budget (the output's folder). */
+  spoolDir: string;
+  /** Standard input, for a `-` input. */
+  stdin?: () => AsyncIterable<Uint8Array>;
+  /** Input bytes read so far, of `total` (undefined when standard input is among them). */
+  onInput?: (done: number, total: number | undefined) => void;
+}
+
+/** What the tree still refers to after applyInputs: archive files and spools, open until closed. */
+export interface OpenInputs {
+  close(): Promise<void>;
 }
 
 /**
- * Read every input (archives decompressed in parallel up front) and apply them in order; then
- * name each exclude pattern that matched nothing in any input (a typo must not pass silently).
+ * Read every input (archives decompressed in parallel up front, as streams) and apply them in
+ * order; then name each exclude pattern that matched nothing in any input (a typo must not pass
+ * silently). The tree refers to the archives' bytes: close() the result once the image is written.
  */
-export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], o: ApplyInputsOptions): Promise<void> {
+export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], o: ApplyInputsOptions): Promise<OpenInputs> {
   const exclude = new Excludes(o.exclude);
   const options: ApplyOptions = { exclude, onWarning: o.onWarning };
   if (o.owner) options.owner = o.owner;
   if (o.oneFileSystem) options.oneFileSystem = true;
-  const prepared = await prepareInputs(inputs);
-  for (const [k, input] of inputs.entries()) {
-    await applyInput(tree, input, options, prepared.get(k));
-    prepared.delete(k);
+  const { prepared, open } = await prepareInputs(inputs, o);
+  try {
+    for (const [k, input] of inputs.entries()) {
+      await applyInput(tree, input, options, prepared.get(k));
+      prepared.delete(k);
+    }
+  } catch (e) {
+    await open.close();
+    throw e;
   }
   for (const pattern of exclude.unmatched()) o.onWarning(`exclude pattern '${pattern}' matched nothing in any input`);
+  return open;
 }
 
 /** Check every input before any is applied. */
 export function resolveInputs(specs: readonly InputSpec[]): ResolvedInput[] {
-  return specs.map(resolveInput);
+  const resolved = specs.map(resolveInput);
+  const stdin = resolved.filter((r) => r.source === STDIN);
+  if (stdin.length > 1) throw usageError(`standard input ('-') can be read once; it is given ${stdin.length} times`, 'build');
+  return resolved;
 }
 
 export interface ApplyOptions {
@@ -100,34 +138,55 @@ export interface ApplyOptions {
   onWarning?: (message: string) => void;
 }
 
+const NOTHING_OPEN: OpenInputs = { close: async () => {} };
+
 /**
- * Read and decompress every archive input up front, in parallel (worker threads): the slow
- * half. Returns the prepared archives by input index; applying them stays in order.
+ * Read and decompress every archive input up front, in parallel (the decode pool's worker
+ * threads, streaming into spools): the slow half. Returns the prepared archives by input index
+ * (applying them stays in order) and what to close once the image is written.
  */
-export async function prepareInputs(inputs: readonly ResolvedInput[]): Promise<Map<number, Prepared>> {
-  const idx = inputs.flatMap((input, k) => (input.kind === 'archive' ? [k] : []));
-  const out = new Map<number, Prepared>();
-  if (idx.length === 0) return out;
-  const [{ prepareArchives }, pool] = await Promise.all([loadArchiveModule(), import('../compress/pool.js')]);
-  // The decompression workers load while this thread reads the files (none for one archive).
-  pool.warmDecoders(idx.length);
-  try {
-    const files = await Promise.all(
-      idx.map(async (k) => {
-        const source = inputs[k]!.source;
-        try {
-          return { bytes: new Uint8Array(await fs.promises.readFile(source)), origin: source };
-        } catch (e) {
-          throw fsError(source, e);
-        }
-      }),
-    );
-    const prepared = await prepareArchives(files);
-    idx.forEach((k, j) => out.set(k, prepared[j]!));
-    return out;
-  } finally {
-    pool.dropWarmDecoders();
+export async function prepareInputs(
+  inputs: readonly ResolvedInput[],
+  o: Pick<ApplyInputsOptions, 'spoolDir' | 'stdin' | 'onInput'>,
+): Promise<{ prepared: Map<number, Prepared>; open: OpenInputs }> {
+  const idx = inputs.flatMap((input, k) => (input.kind !== 'dir' ? [k] : []));
+  const prepared = new Map<number, Prepared>();
+  if (idx.length === 0) return { prepared, open: NOTHING_OPEN };
+  const { ArchiveFiles } = await import('../ingest/archive-file.js');
+  const onInput = o.onInput;
+  let total: number | undefined = 0;
+  for (const k of idx) total = inputs[k]!.kind === 'archive' && total !== undefined ? total + fileSize(inputs[k]!.source) : undefined;
+  let done = 0;
+  const files = new ArchiveFiles({ spoolDir: o.spoolDir, ...(onInput ? { onInput: (n: number) => onInput((done += n), total) } : {}) });
+  const results = await Promise.allSettled(
+    idx.map((k) => {
+      const input = inputs[k]!;
+      if (input.source === STDIN) return files.prepareStream(o.stdin?.() ?? noInput(), 'standard input');
+      if (input.kind === 'stdin') return files.prepareStream(fs.createReadStream(input.source), input.source);
+      return files.prepareFile(input.source);
+    }),
+  );
+  // The first failure in input order is the one reported (every read has ended by now).
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    await files.close();
+    throw failed.reason;
   }
+  await files.stopWorkers();
+  idx.forEach((k, j) => prepared.set(k, (results[j] as PromiseFulfilledResult<Prepared>).value));
+  return { prepared, open: files };
+}
+
+function fileSize(p: string): number {
+  try {
+    return fs.statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function* noInput(): AsyncGenerator<Uint8Array> {
+  // No standard input in this context: an empty stream.
 }
 
 /**
@@ -161,9 +220,10 @@ async function applyOne(
       addHostDirectory(tree, input.source, opts);
       return;
     }
-    case 'archive': {
+    case 'archive':
+    case 'stdin': {
       const mod = await loadArchiveModule();
-      const opts: ArchiveOptions = { origin: input.source, dest: input.dest };
+      const opts: ArchiveOptions = { origin: input.source === STDIN ? 'standard input' : input.source, dest: input.dest };
       if (owner) opts.owner = owner;
       if (exclude) opts.exclude = exclude;
       if (options.onWarning) opts.onWarning = options.onWarning;
@@ -171,6 +231,7 @@ async function applyOne(
         mod.applyPrepared(tree, prepared, opts);
         return;
       }
+      if (input.kind === 'stdin') throw new ExtimgError('EINVAL', `${opts.origin}: a stream input is read by applyInputs, not alone`, { path: input.source });
       let bytes: Uint8Array;
       try {
         bytes = await fs.promises.readFile(input.source);

@@ -15,4 +15,4 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 // exitCode, not exit(): let piped stdout (the --json summary) drain first. run() reports every
 // error itself and resolves to the status; it never rejects.
-process.exitCode = await run(process.argv.slice(2), new CliContext(process.stdout, process.stderr, process.env));
+process.exitCode = await run(process.argv.slice(2), new CliContext(process.stdout, process.stderr, process.env, () => process.stdin));

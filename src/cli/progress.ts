@@ -19,12 +19,17 @@ export class Progress {
     private readonly now: () => number = Date.now,
   ) {}
 
-  update(done: number, total: number): void {
+  /** `total` undefined: not known ahead (standard input); the bytes so far are shown. */
+  update(done: number, total: number | undefined): void {
     const t = this.now();
-    if (done < total && t - this.last < INTERVAL_MS) return;
+    if ((total === undefined || done < total) && t - this.last < INTERVAL_MS) return;
     this.last = t;
-    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-    this.stream.write(`\r\x1b[K${this.label} ${pct}% (${formatBytes(done)} of ${formatBytes(total)})`);
+    if (total === undefined) {
+      this.stream.write(`\r\x1b[K${this.label} ${formatBytes(done)}`);
+    } else {
+      const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+      this.stream.write(`\r\x1b[K${this.label} ${pct}% (${formatBytes(done)} of ${formatBytes(total)})`);
+    }
     this.shown = true;
   }
 

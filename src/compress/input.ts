@@ -42,7 +42,8 @@ export class InputBuffer {
     }
     const pending = this.end - this.pos;
     if (this.borrowed || this.pos + pending + chunk.length > this.buf.length) {
-      let cap = Math.max(this.buf.length, 1 << 16);
+      // A borrowed chunk's length says nothing about what we need: start from 64 KiB.
+      let cap = Math.max(this.borrowed ? 0 : this.buf.length, 1 << 16);
       while (cap < pending + chunk.length) cap *= 2;
       if (this.borrowed || cap > this.buf.length) {
         const next = new Uint8Array(cap);

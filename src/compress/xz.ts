@@ -85,6 +85,7 @@ function* xzStreams(input: InputBuffer, emit: (bytes: Uint8Array) => void, sizeH
       for (;;) {
         if (!(yield* more(input))) {
           if (zeros % 4 !== 0) throw new DecodeError('xz stream padding not a multiple of 4 bytes', input.offset() - zeros);
+          win.release();
           return;
         }
         if (input.buf[input.pos] !== 0) break;
@@ -223,6 +224,12 @@ class Check {
  */
 class Window {
   buf: Uint8Array = new Uint8Array(0);
+
+  /** The stream is done: its window may serve the next one (streaming windows only). */
+  release(): void {
+    if (this.sizeHint === undefined && this.buf.length > (spare?.length ?? 0)) spare = this.buf;
+    this.buf = new Uint8Array(0);
+  }
   dictSize = 0;
 
   /** `sizeHint`: the whole output's size when known (a whole .xz in memory): one allocation. */
@@ -233,6 +240,17 @@ class Window {
     const need = dec.outPos + n + 4;
     if (need <= this.buf.length) return;
     const cap = this.dictSize + LZMA2_CHUNK_MAX + 4;
+    if (this.buf.length < cap && this.sizeHint === undefined) {
+      // Streaming: the whole window at once. Its pages are only resident once written (large
+      // allocations are mapped zero pages), so a small stream costs what it uses, and no
+      // doubling leaves garbage behind. A worker reuses the window of its last stream.
+      const size = Math.max(cap, need);
+      const next = spare && spare.length >= size ? spare : new Uint8Array(size);
+      if (next === spare) spare = undefined;
+      next.set(this.buf.subarray(0, dec.outPos));
+      this.buf = next;
+      return;
+    }
     if (this.buf.length < cap) {
       let size = Math.max(this.buf.length * 2, this.sizeHint !== undefined ? this.sizeHint + 4 : 1 << 20);
       while (size < need && size < cap) size *= 2;
@@ -250,6 +268,9 @@ class Window {
     dec.dictStart -= shift;
   }
 }
+
+/** A streaming window no stream uses now, kept for the next (one per thread). */
+let spare: Uint8Array | undefined;
 
 /** The most an LZMA2 chunk decodes to. */
 const LZMA2_CHUNK_MAX = 2 << 20;

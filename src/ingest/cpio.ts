@@ -1,10 +1,11 @@
 import { ExtimgError } from '../errors.js';
-import { BytesContent } from '../tree/content.js';
+import { BytesContent, type FileContent } from '../tree/content.js';
 import type { Node } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
 import { align, ascii, corrupt, show, type Where } from './bytes.js';
 import { Extractor, type ArchiveEntry, type EntryKind } from './extract.js';
 import type { ArchiveOptions } from './options.js';
+import { MemorySource, SourceContent, type ByteSource } from './source.js';
 
 /**
  * cpio: the "new" ASCII formats newc (070701) and crc (070702, with a sum of the data bytes),
@@ -39,8 +40,15 @@ export interface CpioEntry {
   rdevminor: number;
   /** crc format: the sum of the data bytes; 0 otherwise. */
   check: number;
-  /** The data (file content or symlink target), a view into the archive. */
+  /** Bytes of data (file content, symlink target). */
+  size: number;
+  /**
+   * The data as bytes: a view into an archive in memory; read from other sources only for
+   * symlinks and hard-link-free small entries the caller needs as bytes (empty otherwise).
+   */
   data: Uint8Array;
+  /** The data as a content reference (never read here): what a file entry becomes. */
+  content: FileContent;
   /** This is a `TRAILER!!!` entry: one archive (segment) ends here. */
   trailer: boolean;
 }
@@ -88,26 +96,62 @@ function binMagic(data: Uint8Array, pos: number): 'le' | 'be' | undefined {
  * first bytes after a trailer that are neither zeros nor a cpio header (an initramfs may go on
  * with a compressed segment); the generator returns that offset.
  */
-export function* readCpio(data: Uint8Array, origin: string): Generator<CpioEntry, number> {
+export function* readCpio(input: Uint8Array | ByteSource, origin: string): Generator<CpioEntry, number> {
+  const src = input instanceof Uint8Array ? new MemorySource(input) : input;
+  const length = src.size;
   let pos = 0;
   let afterTrailer = true; // at a segment boundary: zeros may be skipped, other bytes end reading
   for (;;) {
     if (afterTrailer) {
-      while (pos < data.length && data[pos] === 0) pos++;
-      if (pos >= data.length) return pos;
-    } else if (pos >= data.length) {
+      const nz = src.firstNonZero(pos);
+      pos = nz < 0 ? length : nz;
+      if (pos >= length) return pos;
+    } else if (pos >= length) {
       return pos;
     }
-    const format = cpioMagic(data, pos);
+    const head = src.bytes(pos, 6);
+    const format = cpioMagic(head, 0);
     if (format === undefined) {
       if (afterTrailer && pos > 0) return pos;
       throw corrupt({ origin, offset: pos }, pos === 0 ? 'not a cpio archive (no cpio magic)' : 'no cpio header where one should start');
     }
-    const e = format === 'odc' ? readOdc(data, pos, origin) : format === 'bin' ? readBin(data, pos, origin) : readNewc(data, pos, format, origin);
+    const e = format === 'odc' ? readOdc(src, pos, origin) : format === 'bin' ? readBin(src, pos, origin) : readNewc(src, pos, format, origin);
     afterTrailer = e.trailer;
     yield e;
-    pos = Math.min(e.end, data.length);
+    pos = Math.min(e.end, length);
   }
+}
+
+/** A header (and, once its size is known, the name after it) read from the source at `pos`. */
+function header(src: ByteSource, pos: number, size: number, where: Where): Uint8Array {
+  const h = src.bytes(pos, size);
+  if (h.length < size) throw corrupt(where, `truncated cpio header (${h.length} of ${size} bytes)`);
+  return h;
+}
+
+/** Symlink targets and names are small; a file's data is never read here (a content reference). */
+const MAX_READ_DATA = 1 << 16;
+
+function entryData(src: ByteSource, mode: number, dataOffset: number, size: number): { data: Uint8Array; content: FileContent } {
+  if (src instanceof MemorySource) {
+    const data = src.bytes(dataOffset, size);
+    return { data, content: new BytesContent(data) };
+  }
+  const isFile = (mode & S_IFMT) === 0o100000;
+  const data = !isFile && size <= MAX_READ_DATA ? src.bytes(dataOffset, size) : new Uint8Array(0);
+  return { data, content: new SourceContent(src, dataOffset, size) };
+}
+
+/** The crc format's checksum: the sum of the data bytes, read a piece at a time. */
+function dataSum(src: ByteSource, offset: number, size: number): number {
+  let sum = 0;
+  const chunk = new Uint8Array(Math.min(size, 1 << 20));
+  for (let done = 0; done < size; done += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, size - done));
+    src.read(offset + done, part);
+    for (let i = 0; i < part.length; i++) sum = (sum + part[i]!) >>> 0;
+  }
+  return sum;
 }
 
 function hex8(data: Uint8Array, at: number): number {
@@ -136,25 +180,24 @@ function octal(data: Uint8Array, at: number, len: number): number {
 
 const NEWC_FIELDS = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'filesize', 'devmajor', 'devminor', 'rdevmajor', 'rdevminor', 'namesize', 'check'] as const;
 
-function readNewc(data: Uint8Array, pos: number, format: 'newc' | 'crc', origin: string): CpioEntry {
+function readNewc(src: ByteSource, pos: number, format: 'newc' | 'crc', origin: string): CpioEntry {
   const where: Where = { origin, offset: pos };
-  if (pos + NEWC_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${NEWC_HEADER} bytes)`);
+  const h = header(src, pos, NEWC_HEADER, where);
   const f: Record<string, number> = {};
   for (let i = 0; i < NEWC_FIELDS.length; i++) {
-    const v = hex8(data, pos + 6 + i * 8);
+    const v = hex8(h, 6 + i * 8);
     if (v < 0) throw corrupt(where, `cpio header field ${NEWC_FIELDS[i]} is not hexadecimal`);
     f[NEWC_FIELDS[i]!] = v;
   }
-  const name = readName(data, pos + NEWC_HEADER, f.namesize!, where);
+  const name = readName(src, pos + NEWC_HEADER, f.namesize!, where);
   where.entry = show(name);
   const dataOffset = pos + align(NEWC_HEADER + f.namesize!, 4);
   const size = f.filesize!;
-  checkData(data, dataOffset, size, where);
-  const body = data.subarray(dataOffset, dataOffset + size);
+  checkData(src, dataOffset, size, where);
+  const { data: body, content } = entryData(src, f.mode!, dataOffset, size);
   const trailer = isTrailer(name);
   if (format === 'crc' && !trailer && (f.mode! & S_IFMT) === 0o100000) {
-    let sum = 0;
-    for (let i = 0; i < body.length; i++) sum = (sum + body[i]!) >>> 0;
+    const sum = dataSum(src, dataOffset, size);
     if (sum !== f.check) throw corrupt(where, `cpio crc checksum mismatch (recorded ${f.check}, computed ${sum})`);
   }
   return {
@@ -174,29 +217,31 @@ function readNewc(data: Uint8Array, pos: number, format: 'newc' | 'crc', origin:
     rdevmajor: f.rdevmajor!,
     rdevminor: f.rdevminor!,
     check: f.check!,
+    size,
     data: body,
+    content,
     trailer,
   };
 }
 
 /** odc (POSIX.1 portable): magic, then dev ino mode uid gid nlink rdev in 6 octal digits, mtime 11, namesize 6, filesize 11. */
-function readOdc(data: Uint8Array, pos: number, origin: string): CpioEntry {
+function readOdc(src: ByteSource, pos: number, origin: string): CpioEntry {
   const where: Where = { origin, offset: pos };
-  if (pos + ODC_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${ODC_HEADER} bytes)`);
+  const h = header(src, pos, ODC_HEADER, where);
   const widths: Array<[string, number]> = [['dev', 6], ['ino', 6], ['mode', 6], ['uid', 6], ['gid', 6], ['nlink', 6], ['rdev', 6], ['mtime', 11], ['namesize', 6], ['filesize', 11]];
   const f: Record<string, number> = {};
-  let at = pos + 6;
+  let at = 6;
   for (const [k, w] of widths) {
-    const v = octal(data, at, w);
+    const v = octal(h, at, w);
     if (v < 0) throw corrupt(where, `cpio header field ${k} is not octal`);
     f[k] = v;
     at += w;
   }
-  const name = readName(data, pos + ODC_HEADER, f.namesize!, where);
+  const name = readName(src, pos + ODC_HEADER, f.namesize!, where);
   where.entry = show(name);
   const dataOffset = pos + ODC_HEADER + f.namesize!;
   const size = f.filesize!;
-  checkData(data, dataOffset, size, where);
+  checkData(src, dataOffset, size, where);
   return {
     format: 'odc',
     offset: pos,
@@ -215,23 +260,24 @@ function readOdc(data: Uint8Array, pos: number, origin: string): CpioEntry {
     rdevmajor: f.rdev! >>> 8,
     rdevminor: f.rdev! & 0xff,
     check: 0,
-    data: data.subarray(dataOffset, dataOffset + size),
+    size,
+    ...entryData(src, f.mode!, dataOffset, size),
     trailer: isTrailer(name),
   };
 }
 
 /** The old binary format: 13 16-bit words in the writer's byte order; name and data padded to 2. */
-function readBin(data: Uint8Array, pos: number, origin: string): CpioEntry {
+function readBin(src: ByteSource, pos: number, origin: string): CpioEntry {
   const where: Where = { origin, offset: pos };
-  if (pos + BIN_HEADER > data.length) throw corrupt(where, `truncated cpio header (${data.length - pos} of ${BIN_HEADER} bytes)`);
-  const le = binMagic(data, pos) === 'le';
-  const w = (i: number): number => (le ? data[pos + 2 * i]! | (data[pos + 2 * i + 1]! << 8) : (data[pos + 2 * i]! << 8) | data[pos + 2 * i + 1]!);
+  const h = header(src, pos, BIN_HEADER, where);
+  const le = binMagic(h, 0) === 'le';
+  const w = (i: number): number => (le ? h[2 * i]! | (h[2 * i + 1]! << 8) : (h[2 * i]! << 8) | h[2 * i + 1]!);
   const namesize = w(10);
   const size = w(11) * 65536 + w(12);
-  const name = readName(data, pos + BIN_HEADER, namesize, where);
+  const name = readName(src, pos + BIN_HEADER, namesize, where);
   where.entry = show(name);
   const dataOffset = pos + align(BIN_HEADER + namesize, 2);
-  checkData(data, dataOffset, size, where);
+  checkData(src, dataOffset, size, where);
   return {
     format: 'bin',
     offset: pos,
@@ -249,24 +295,25 @@ function readBin(data: Uint8Array, pos: number, origin: string): CpioEntry {
     rdevmajor: w(7) >>> 8,
     rdevminor: w(7) & 0xff,
     check: 0,
-    data: data.subarray(dataOffset, dataOffset + size),
+    size,
+    ...entryData(src, w(3), dataOffset, size),
     trailer: isTrailer(name),
   };
 }
 
-function readName(data: Uint8Array, at: number, namesize: number, where: Where): Uint8Array {
+function readName(src: ByteSource, at: number, namesize: number, where: Where): Uint8Array {
   if (namesize === 0) throw corrupt(where, 'cpio entry with an empty name (namesize 0)');
-  if (at + namesize > data.length) throw corrupt(where, `truncated cpio name (namesize ${namesize}, ${Math.max(0, data.length - at)} bytes left)`);
+  if (at + namesize > src.size) throw corrupt(where, `truncated cpio name (namesize ${namesize}, ${Math.max(0, src.size - at)} bytes left)`);
+  const raw = src.bytes(at, namesize);
   // namesize counts the terminating NUL; be lenient about a missing one, as GNU cpio is.
-  const end = data[at + namesize - 1] === 0 ? at + namesize - 1 : at + namesize;
-  const name = data.subarray(at, end);
+  const name = raw[namesize - 1] === 0 ? raw.subarray(0, namesize - 1) : raw;
   const nul = name.indexOf(0);
   return nul < 0 ? name : name.subarray(0, nul);
 }
 
-function checkData(data: Uint8Array, dataOffset: number, size: number, where: Where): void {
-  if (dataOffset + size > data.length) {
-    throw corrupt(where, `entry data runs past the end of the archive (size ${size}, ${Math.max(0, data.length - dataOffset)} bytes left)`);
+function checkData(src: ByteSource, dataOffset: number, size: number, where: Where): void {
+  if (dataOffset + size > src.size) {
+    throw corrupt(where, `entry data runs past the end of the archive (size ${size}, ${Math.max(0, src.size - dataOffset)} bytes left)`);
   }
 }
 
@@ -286,11 +333,12 @@ export interface CpioHooks {
  * and nlink > 1 within one archive; the data may come with the first name (odc) or the last
  * (newc as GNU cpio writes it).
  */
-export function addCpio(tree: Tree, data: Uint8Array, opts: ArchiveOptions, hooks: CpioHooks = {}): void {
-  let end = data.length;
+export function addCpio(tree: Tree, input: Uint8Array | ByteSource, opts: ArchiveOptions, hooks: CpioHooks = {}): void {
+  const src = input instanceof Uint8Array ? new MemorySource(input) : input;
+  let end = src.size;
   let last: CpioEntry | undefined;
   function* entries(): Generator<CpioEntry> {
-    const it = readCpio(data, opts.origin);
+    const it = readCpio(src, opts.origin);
     for (;;) {
       const r = it.next();
       if (r.done) {
@@ -302,8 +350,8 @@ export function addCpio(tree: Tree, data: Uint8Array, opts: ArchiveOptions, hook
     }
   }
   addCpioEntries(tree, entries(), opts, hooks);
-  if (end < data.length) {
-    opts.onWarning?.(`${opts.origin}: ${data.length - end} bytes after the cpio trailer at byte ${end} ignored`);
+  if (end < src.size) {
+    opts.onWarning?.(`${opts.origin}: ${src.size - end} bytes after the cpio trailer at byte ${end} ignored`);
   } else if (last && !last.trailer) {
     opts.onWarning?.(`${opts.origin}: no TRAILER!!! entry at the end; the archive may be truncated`);
   }
@@ -332,7 +380,7 @@ export function addCpioEntries(tree: Tree, entries: Iterable<CpioEntry>, opts: A
       meta: { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: { sec: e.mtime, nsec: 0 } },
       offset: e.offset,
     };
-    if (kind === 'file') entry.content = new BytesContent(e.data);
+    if (kind === 'file') entry.content = e.content;
     else if (kind === 'symlink') {
       // Some writers count a terminating NUL in the target.
       entry.target = e.data.length && e.data[e.data.length - 1] === 0 ? e.data.subarray(0, e.data.length - 1) : e.data;
@@ -345,7 +393,7 @@ export function addCpioEntries(tree: Tree, entries: Iterable<CpioEntry>, opts: A
       const id = `${e.devmajor}:${e.devminor}:${e.ino}`;
       const first = links.get(id);
       if (first) {
-        if (first.kind === 'file' && kind === 'file' && e.data.length > 0) {
+        if (first.kind === 'file' && kind === 'file' && e.size > 0) {
           first.content = entry.content!;
           first.meta.mtime = { sec: e.mtime, nsec: 0 };
         }

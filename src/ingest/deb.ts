@@ -1,5 +1,6 @@
 import { ExtimgError } from '../errors.js';
 import { readAr } from './ar.js';
+import { MemorySource, type ByteSource } from './source.js';
 import type { Codec } from '../compress/index.js';
 
 /**
@@ -22,11 +23,15 @@ export interface DebPayload {
   codec: Codec | undefined;
   /** The member's name, e.g. "data.tar.xz". */
   member: string;
-  /** The member's bytes, still compressed: a view into the package. */
+  /** The member's bytes, still compressed: a view into the package (for a package in memory). */
   payload: Uint8Array;
+  /** Where the member's data is in the package, and its length. */
+  offset: number;
+  size: number;
 }
 
-export function unwrapDeb(data: Uint8Array, origin: string): DebPayload {
+export function unwrapDeb(input: Uint8Array | ByteSource, origin: string): DebPayload {
+  const data = input instanceof Uint8Array ? new MemorySource(input) : input;
   let index = 0;
   let sawControl = false;
   const latin1 = new TextDecoder('latin1');
@@ -54,7 +59,8 @@ export function unwrapDeb(data: Uint8Array, origin: string): DebPayload {
       if (!Object.hasOwn(DATA_CODECS, m.name)) {
         throw new ExtimgError('EFORMAT', `${at}: unknown compression of the data member`, { archive: origin, member: m.name });
       }
-      return { codec: DATA_CODECS[m.name], member: m.name, payload: m.data };
+      const payload = data instanceof MemorySource ? data.bytes(m.dataOffset, m.size) : new Uint8Array(0);
+      return { codec: DATA_CODECS[m.name], member: m.name, payload, offset: m.dataOffset, size: m.size };
     }
     throw new ExtimgError('EFORMAT', `${at}: unexpected member in a Debian package`, { archive: origin, member: m.name });
   }

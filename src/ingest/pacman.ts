@@ -1,6 +1,7 @@
 import type { Tree } from '../tree/tree.js';
 import { bytesToKey } from '../tree/names.js';
 import type { ArchiveOptions } from './options.js';
+import type { ByteSource } from './source.js';
 import { addTar, readTar } from './tar.js';
 
 /**
@@ -13,7 +14,7 @@ export const PACMAN_METADATA: ReadonlySet<string> = new Set(['.PKGINFO', '.BUILD
 const EARLY = 8;
 
 /** Whether a (decompressed) tar is a pacman package: a root `.PKGINFO` among its first members. */
-export function isPacmanPackage(tar: Uint8Array): boolean {
+export function isPacmanPackage(tar: Uint8Array | ByteSource): boolean {
   let n = 0;
   try {
     for (const e of readTar(tar, '')) {
@@ -27,7 +28,7 @@ export function isPacmanPackage(tar: Uint8Array): boolean {
 }
 
 /** Apply a pacman package: its files, not its metadata. */
-export function addPacman(tree: Tree, tar: Uint8Array, opts: ArchiveOptions): void {
+export function addPacman(tree: Tree, tar: Uint8Array | ByteSource, opts: ArchiveOptions): void {
   addTar(tree, tar, opts, (key) => PACMAN_METADATA.has(key));
 }
 

@@ -4,6 +4,7 @@ import type { Node } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
 import { align, corrupt, startsWith, type Where } from './bytes.js';
 import type { Codec } from '../compress/index.js';
+import { MemorySource, type ByteSource } from './source.js';
 
 /**
  * An RPM package: a 96-byte lead (magic ed ab ee db), the signature header (padded to 8
@@ -48,8 +49,10 @@ export interface RpmOwner {
 export interface RpmPayload {
   /** From PAYLOADCOMPRESSOR (gzip when the tag is missing, as rpm assumes). */
   codec: Codec | undefined;
-  /** The compressed cpio payload: a view into the package. */
+  /** The compressed cpio payload: a view into the package (for a package in memory). */
   payload: Uint8Array;
+  /** Where the payload starts in the package (it runs to the end). */
+  offset: number;
   /** Owner names per file, keyed by the path without its leading '/' as a byte string (names.ts). */
   owners: Map<string, RpmOwner>;
 }
@@ -73,25 +76,27 @@ function be32(d: Uint8Array, at: number): number {
   return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
 }
 
-function readHeader(data: Uint8Array, pos: number, origin: string, what: string): Header {
+function readHeader(src: ByteSource, pos: number, origin: string, what: string): Header {
   const where: Where = { origin, offset: pos, entry: what };
-  if (pos + 16 > data.length) throw corrupt(where, 'truncated rpm header');
-  if (!startsWith(data, HEADER_MAGIC, pos)) throw corrupt(where, 'no rpm header magic (8e ad e8 01)');
-  const nindex = be32(data, pos + 8);
-  const hsize = be32(data, pos + 12);
+  if (pos + 16 > src.size) throw corrupt(where, 'truncated rpm header');
+  const intro = src.bytes(pos, 16);
+  if (!startsWith(intro, HEADER_MAGIC)) throw corrupt(where, 'no rpm header magic (8e ad e8 01)');
+  const nindex = be32(intro, 8);
+  const hsize = be32(intro, 12);
   const indexStart = pos + 16;
   const storeStart = indexStart + nindex * 16;
-  if (nindex > 0x10000 || hsize > 0x10000000 || storeStart + hsize > data.length) {
+  if (nindex > 0x10000 || hsize > 0x10000000 || storeStart + hsize > src.size) {
     throw corrupt(where, `rpm header of ${nindex} entries and ${hsize} bytes runs past the end of the package`);
   }
+  const index = src.bytes(indexStart, nindex * 16);
   const entries = new Map<number, IndexEntry>();
   for (let i = 0; i < nindex; i++) {
-    const at = indexStart + i * 16;
-    const e = { tag: be32(data, at), type: be32(data, at + 4), offset: be32(data, at + 8), count: be32(data, at + 12) };
-    if (e.offset > hsize) throw corrupt({ ...where, offset: at }, `rpm header tag ${e.tag} points past its store`);
+    const at = i * 16;
+    const e = { tag: be32(index, at), type: be32(index, at + 4), offset: be32(index, at + 8), count: be32(index, at + 12) };
+    if (e.offset > hsize) throw corrupt({ ...where, offset: indexStart + at }, `rpm header tag ${e.tag} points past its store`);
     entries.set(e.tag, e);
   }
-  return { entries, store: data.subarray(storeStart, storeStart + hsize), end: storeStart + hsize, where };
+  return { entries, store: src.bytes(storeStart, hsize), end: storeStart + hsize, where };
 }
 
 /** The strings of a STRING, STRING_ARRAY or I18NSTRING tag, as raw bytes. */
@@ -125,12 +130,13 @@ function int32sOf(h: Header, tag: number): number[] | undefined {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-export function unwrapRpm(data: Uint8Array, origin: string): RpmPayload {
-  if (!startsWith(data, RPM_LEAD_MAGIC)) throw corrupt({ origin, offset: 0 }, 'not an rpm package (no lead magic ed ab ee db)');
-  if (data.length < LEAD_SIZE) throw corrupt({ origin, offset: 0 }, 'truncated rpm lead');
+export function unwrapRpm(input: Uint8Array | ByteSource, origin: string): RpmPayload {
+  const data = input instanceof Uint8Array ? new MemorySource(input) : input;
+  if (!startsWith(data.bytes(0, 4), RPM_LEAD_MAGIC)) throw corrupt({ origin, offset: 0 }, 'not an rpm package (no lead magic ed ab ee db)');
+  if (data.size < LEAD_SIZE) throw corrupt({ origin, offset: 0 }, 'truncated rpm lead');
   const sig = readHeader(data, LEAD_SIZE, origin, 'signature header');
   const main = readHeader(data, LEAD_SIZE + align(sig.end - LEAD_SIZE, 8), origin, 'header');
-  const payload = data.subarray(main.end);
+  const payload = data instanceof MemorySource ? data.bytes(main.end, data.size - main.end) : new Uint8Array(0);
 
   const format = stringsOf(main, RPMTAG_PAYLOADFORMAT)?.[0];
   const formatName = format ? utf8.decode(format) : 'cpio';
@@ -169,7 +175,7 @@ export function unwrapRpm(data: Uint8Array, origin: string): RpmPayload {
     if (user === undefined && group === undefined) return;
     owners.set(pathKey(p), { user: user ? utf8.decode(user) : 'root', group: group ? utf8.decode(group) : 'root' });
   });
-  return { codec: COMPRESSORS[compressorName], payload, owners };
+  return { codec: COMPRESSORS[compressorName], payload, offset: main.end, owners };
 }
 
 /** "/usr/bin/x" or "./usr/bin/x" -> "usr/bin/x" as a byte string: the keys Extractor.keyOf gives. */

@@ -4,17 +4,18 @@ import { ascii, firstNonZero, startsWith } from './bytes.js';
 import { AR_MAGIC } from './ar.js';
 import { cpioMagic } from './cpio.js';
 import { RPM_LEAD_MAGIC } from './rpm.js';
+import { MemorySource, type ByteSource } from './source.js';
 import { isTarHeader } from './tar.js';
 
 export type ArchiveFormat = 'tar' | 'cpio' | 'deb' | 'rpm';
 
 /**
- * What kind of archive uncompressed bytes are, by their magic: an rpm lead, an ar archive
+ * What kind of archive uncompressed bytes are (`data`: the bytes, or the head of `whole`), by their magic: an rpm lead, an ar archive
  * whose first member is debian-binary, a cpio header, or a tar header ("ustar" at 257, or a
  * valid header checksum for v7 tars). Zero bytes are an empty tar only when nothing but zeros
  * follows: an ext image, a disk or any file that merely starts with 1 KiB of zeros is not one.
  */
-export function sniffArchive(data: Uint8Array): ArchiveFormat | undefined {
+export function sniffArchive(data: Uint8Array, whole?: ByteSource): ArchiveFormat | undefined {
   if (startsWith(data, RPM_LEAD_MAGIC)) return 'rpm';
   if (startsWith(data, AR_MAGIC)) return ascii(data, 8, 13) === 'debian-binary' ? 'deb' : undefined;
   const cpio = cpioMagic(data);
@@ -22,7 +23,8 @@ export function sniffArchive(data: Uint8Array): ArchiveFormat | undefined {
   if (data.length >= 512) {
     if (ascii(data, 257, 5) === 'ustar') return 'tar';
     if (isTarHeader(data.subarray(0, 512))) return 'tar';
-    if (data.length >= 1024 && firstNonZero(data) === -1) return 'tar';
+    // `data` may be the head of a larger source: the zeros must go on to its very end.
+    if (data.length >= 1024 && firstNonZero(data) === -1 && (whole ?? new MemorySource(data)).firstNonZero(0) === -1) return 'tar';
   }
   return undefined;
 }

@@ -1,15 +1,18 @@
 import { ExtimgError } from '../errors.js';
-import { BytesContent, SegmentedContent, type FileContent } from '../tree/content.js';
+import type { FileContent } from '../tree/content.js';
 import type { Timestamp } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
-import { align, corrupt, cString, entryOf, firstNonZero, parseAsciiNumber, show, text, type Where } from './bytes.js';
+import { align, corrupt, cString, entryOf, parseAsciiNumber, show, text, type Where } from './bytes.js';
 import { Extractor, type EntryKind, type EntryMeta } from './extract.js';
 import type { ArchiveOptions } from './options.js';
+import { MemorySource, rangeContent, sparseRangeContent, type ByteSource, type SparseSegment } from './source.js';
 
 /**
  * tar: v7, ustar, GNU (long names 'L'/'K', base-256 numbers, old sparse 'S') and POSIX pax
  * (extended 'x' and global 'g' headers, sparse formats 0.0, 0.1 and 1.0, SCHILY.xattr.*), read
- * synchronously from the decompressed archive in memory. File contents are views into it.
+ * synchronously from the decompressed archive through a ByteSource (memory, an input file or a
+ * spool file). Headers are read; file contents are never read here: each becomes a reference
+ * to its bytes in the source, read once when the image is written.
  * Header layout: POSIX ustar and GNU tar's tar.h (posix_header, oldgnu_header, sparse_header).
  */
 
@@ -71,6 +74,12 @@ export interface TarEntry {
   xattrs: Map<string, Uint8Array>;
 }
 
+/**
+ * Members that only carry metadata (pax records, long names) are read whole: refuse absurd
+ * sizes, which only a corrupt or hostile archive has, rather than allocate them.
+ */
+const MAX_META_MEMBER = 64 << 20;
+
 /** Extended header state that applies to the next member. */
 interface Pending {
   start: number;
@@ -85,29 +94,31 @@ const latin1 = new TextDecoder('latin1');
  * Every member of a tar archive, in order. The end is two zero blocks; a missing end marker at a
  * block boundary is accepted (GNU tar does too), a truncated header or member is ECORRUPT.
  */
-export function* readTar(data: Uint8Array, origin: string, onWarning?: (message: string) => void): Generator<TarEntry> {
+export function* readTar(input: Uint8Array | ByteSource, origin: string, onWarning?: (message: string) => void): Generator<TarEntry> {
+  const src = input instanceof Uint8Array ? new MemorySource(input) : input;
+  const length = src.size;
   let pos = 0;
   let globals = new Map<string, Uint8Array>();
   let pending: Pending | undefined;
   for (;;) {
-    if (pos >= data.length) {
+    if (pos >= length) {
       if (pending) throw corrupt({ origin, offset: pos, entry: pendingName(pending) }, 'archive ends after an extended header, before its member');
       if (pos > 0) onWarning?.(`${origin}: no end-of-archive marker (two zero blocks); the archive may be truncated`);
       return;
     }
     const where: Where = { origin, offset: pos };
-    if (pos + BLOCK > data.length) throw corrupt(where, `truncated header (${data.length - pos} of 512 bytes)`);
-    const h = data.subarray(pos, pos + BLOCK);
+    if (pos + BLOCK > length) throw corrupt(where, `truncated header (${length - pos} of 512 bytes)`);
+    const h = src.bytes(pos, BLOCK);
     if (isZeroBlock(h)) {
       if (pending) throw corrupt({ ...where, entry: pendingName(pending) }, 'end of archive after an extended header, before its member');
-      if (pos + 2 * BLOCK <= data.length && !isZeroBlock(data.subarray(pos + BLOCK, pos + 2 * BLOCK))) {
+      if (pos + 2 * BLOCK <= length && !isZeroBlock(src.bytes(pos + BLOCK, BLOCK))) {
         onWarning?.(`${origin}: a lone zero block at byte ${pos}; the rest of the archive is ignored`);
         return;
       }
       // The end-of-archive marker: only zeros (record padding) may follow. Anything else means
       // this is no single tar archive (a disk image starts with zeros too), and GNU tar would
       // silently ignore it: refuse instead.
-      const after = firstNonZero(data, Math.min(data.length, pos + 2 * BLOCK));
+      const after = src.firstNonZero(Math.min(length, pos + 2 * BLOCK));
       if (after >= 0) {
         throw new ExtimgError(
           'EFORMAT',
@@ -133,30 +144,34 @@ export function* readTar(data: Uint8Array, origin: string, onWarning?: (message:
       readSparseEntries(h, GNU_SPARSE, 4, oldSparse, where);
       let extended = h[GNU_ISEXTENDED] !== 0;
       while (extended) {
-        if (dataStart + BLOCK > data.length) throw corrupt({ ...where, offset: dataStart }, 'truncated sparse header');
-        const ext = data.subarray(dataStart, dataStart + BLOCK);
+        if (dataStart + BLOCK > length) throw corrupt({ ...where, offset: dataStart }, 'truncated sparse header');
+        const ext = src.bytes(dataStart, BLOCK);
         readSparseEntries(ext, 0, EXT_SPARSE_COUNT, oldSparse, { ...where, offset: dataStart });
         extended = ext[EXT_ISEXTENDED] !== 0;
         dataStart += BLOCK;
       }
     }
-    if (size > data.length - dataStart) {
-      throw corrupt(where, `member data runs past the end of the archive (size ${size}, ${Math.max(0, data.length - dataStart)} bytes left)`);
+    if (size > length - dataStart) {
+      throw corrupt(where, `member data runs past the end of the archive (size ${size}, ${Math.max(0, length - dataStart)} bytes left)`);
     }
-    const body = data.subarray(dataStart, dataStart + size);
-    const next = Math.min(data.length, dataStart + align(size, BLOCK));
+    const next = Math.min(length, dataStart + align(size, BLOCK));
+    // The body of a metadata member (pax records, a long name), read whole.
+    const meta = (): Uint8Array => {
+      if (size > MAX_META_MEMBER) throw corrupt(where, `a ${typeflag} member of ${size} bytes (metadata members hold at most ${MAX_META_MEMBER})`);
+      return src.bytes(dataStart, size);
+    };
 
     switch (typeflag) {
       case 'x':
       case 'X': // Solaris' extended header: the same records
         pending ??= { start: pos };
         pending.records ??= [];
-        for (const r of parsePax(body, where)) pending.records.push(r);
+        for (const r of parsePax(meta(), where)) pending.records.push(r);
         pos = next;
         continue;
       case 'g':
         globals = new Map(globals);
-        for (const [k, v] of parsePax(body, where)) {
+        for (const [k, v] of parsePax(meta(), where)) {
           if (v.length === 0) globals.delete(k);
           else globals.set(k, v);
         }
@@ -164,12 +179,12 @@ export function* readTar(data: Uint8Array, origin: string, onWarning?: (message:
         continue;
       case 'L':
         pending ??= { start: pos };
-        pending.longName = cString(body).slice();
+        pending.longName = cString(meta()).slice();
         pos = next;
         continue;
       case 'K':
         pending ??= { start: pos };
-        pending.longLink = cString(body).slice();
+        pending.longLink = cString(meta()).slice();
         pos = next;
         continue;
       case 'V': // volume label
@@ -205,13 +220,13 @@ export function* readTar(data: Uint8Array, origin: string, onWarning?: (message:
     where.entry = () => show(name);
 
     if (entry.kind === 'file') {
-      const sparse = sparseMap(oldSparse, h, paxRecords, pax, body, where);
+      const sparse = sparseMap(oldSparse, h, paxRecords, pax, new LazyBody(src, dataStart, size), where);
       if (sparse) {
         entry.size = sparse.realsize;
-        entry.content = sparseContent(sparse.map, sparse.realsize, body.subarray(sparse.dataOffset), where);
+        entry.content = sparseContent(src, sparse.map, sparse.realsize, dataStart + sparse.dataOffset, size - sparse.dataOffset, where);
       } else {
         entry.size = size;
-        entry.content = new BytesContent(body);
+        entry.content = rangeContent(src, dataStart, size);
       }
     } else {
       entry.size = 0;
@@ -225,9 +240,10 @@ export function* readTar(data: Uint8Array, origin: string, onWarning?: (message:
 }
 
 /** Apply a tar archive to the tree. `skip` sees archive-relative keys (used for pacman metadata). */
-export function addTar(tree: Tree, data: Uint8Array, opts: ArchiveOptions, skip?: (key: string) => boolean): void {
+export function addTar(tree: Tree, input: Uint8Array | ByteSource, opts: ArchiveOptions, skip?: (key: string) => boolean): void {
+  const src = input instanceof Uint8Array ? new MemorySource(input) : input;
   const x = new Extractor(tree, opts);
-  for (const e of readTar(data, opts.origin, opts.onWarning)) {
+  for (const e of readTar(src, opts.origin, opts.onWarning)) {
     if (skip && skip(x.keyOf(e.name))) continue;
     if (e.kind === 'link') {
       x.link(e.name, e.linkname, e.offset);
@@ -245,7 +261,7 @@ export function addTar(tree: Tree, data: Uint8Array, opts: ArchiveOptions, skip?
     }
     x.add(entry);
   }
-  x.reportEmpty(firstNonZero(data) < 0 ? `no entries (${data.length} zero bytes, read as an empty tar archive)` : 'an empty tar archive');
+  x.reportEmpty(src.firstNonZero(0) < 0 ? `no entries (${src.size} zero bytes, read as an empty tar archive)` : 'an empty tar archive');
 }
 
 /** Whether a 512-byte block is a plausible tar header: its checksum matches (signed or unsigned). */
@@ -533,12 +549,30 @@ function readSparseEntries(b: Uint8Array, off: number, count: number, into: Arra
  * GNU.sparse.offset/numbytes), 0.1 (GNU.sparse.map) or 1.0 (the map in decimal lines at the
  * start of the data, padded to a block). See GNU tar's sparse.c and its manual, "Sparse Formats".
  */
+/** A member's data read a piece at a time (a 1.0 sparse map at its start), never whole. */
+class LazyBody {
+  private buf: Uint8Array = new Uint8Array(0);
+  private bufStart = 0;
+  constructor(
+    private readonly src: ByteSource,
+    private readonly start: number,
+    readonly length: number,
+  ) {}
+  at(p: number): number {
+    if (p < this.bufStart || p >= this.bufStart + this.buf.length) {
+      this.bufStart = p - (p % BLOCK);
+      this.buf = this.src.bytes(this.start + this.bufStart, Math.min(8 * BLOCK, this.length - this.bufStart));
+    }
+    return this.buf[p - this.bufStart]!;
+  }
+}
+
 function sparseMap(
   oldSparse: Array<[number, number]> | undefined,
   h: Uint8Array,
   records: Array<[string, Uint8Array]> | undefined,
   pax: Map<string, Uint8Array> | undefined,
-  body: Uint8Array,
+  body: LazyBody,
   where: Where,
 ): SparseMap | undefined {
   if (oldSparse) return { map: oldSparse, realsize: tarNumber(h, GNU_REALSIZE, 12, 'realsize', where), dataOffset: 0 };
@@ -560,8 +594,8 @@ function sparseMap(
     const next = (): number => {
       let v = 0;
       let digits = 0;
-      while (p < body.length && body[p] !== 0x0a) {
-        const c = body[p]!;
+      while (p < body.length && body.at(p) !== 0x0a) {
+        const c = body.at(p);
         if (c < 0x30 || c > 0x39 || digits > 15) throw corrupt(where, 'malformed sparse map in the member data');
         v = v * 10 + (c - 0x30);
         digits++;
@@ -603,17 +637,17 @@ function sparseMap(
   return undefined;
 }
 
-/** Segments laid end to end in the stored data; holes between them stay holes. */
-function sparseContent(map: Array<[number, number]>, realsize: number, stored: Uint8Array, where: Where): SegmentedContent {
-  const segments: Array<{ offset: number; bytes: Uint8Array }> = [];
+/** Segments laid end to end in the stored data (`stored` bytes at `at`); holes between them stay holes. */
+function sparseContent(src: ByteSource, map: Array<[number, number]>, realsize: number, at: number, stored: number, where: Where): FileContent {
+  const segments: SparseSegment[] = [];
   let pos = 0;
   let end = 0;
   for (const [offset, length] of map) {
     if (offset < end || offset + length > realsize) throw corrupt(where, `sparse map entry ${offset}+${length} overlaps, is unsorted or passes the size ${realsize}`);
-    if (pos + length > stored.length) throw corrupt(where, `sparse data runs past the member (map needs more than ${stored.length} bytes)`);
-    if (length > 0) segments.push({ offset, bytes: stored.subarray(pos, pos + length) });
+    if (pos + length > stored) throw corrupt(where, `sparse data runs past the member (map needs more than ${stored} bytes)`);
+    if (length > 0) segments.push({ offset, at: at + pos, length });
     pos += length;
     end = offset + length;
   }
-  return new SegmentedContent(realsize, segments, `${where.origin}: ${entryOf(where) ?? ''}`);
+  return sparseRangeContent(src, realsize, segments, `${where.origin}: ${entryOf(where) ?? ''}`);
 }

@@ -1,0 +1,187 @@
+/**
+ * Archives read from files and streams with bounded memory: an uncompressed archive file is read
+ * in place (the tree refers to its bytes, nothing is copied); a compressed one is decompressed as
+ * a stream on the decode pool's worker threads into a spool file (an unlinked temporary file in
+ * the spool folder) that the tree refers to until the image is written; .deb and .rpm payloads
+ * the same way, straight from their range of the file. Standard input is spooled as it arrives
+ * (decompressed on the way in when it is compressed); what is decoded in this thread may stay in
+ * memory, up to a budget shared by all inputs.
+ *
+ * An ArchiveFiles holds the open files and spools of one build: close() it when the image is
+ * written (or the build failed).
+ */
+import { DecodePool, MemoryBudget } from '../compress/decode-pool.js';
+import { decodeToSpool } from '../compress/decode-range.js';
+import { DETECT_BYTES, detectCodec, type Codec } from '../compress/detect.js';
+import { FileSource } from '../io/file-source.js';
+import { SpoolWriter, type Spooled } from '../io/spool.js';
+import { prepareSource, type DecodeRange, type Prepared } from './archive.js';
+import { memorySource, RangeSource, type ByteSource } from './source.js';
+
+export interface ArchiveFilesOptions {
+  /** The folder spool files are made in (the output's: the same filesystem, cleaned up with it). */
+  spoolDir: string;
+  /**
+   * Decompressed bytes archives decoded in this thread (standard input, no workers) may keep in
+   * memory together (default 32 MiB); the rest, and everything decoded on workers, is spooled.
+   */
+  memoryBudget?: number;
+  /** Decompressed bytes one archive may keep in memory (default 16 MiB). */
+  memoryPerArchive?: number;
+  /** Decode worker threads (default: cores, at most 4; 0 decodes in this thread). */
+  workers?: number;
+  /** Hears input bytes consumed (compressed bytes decoded, uncompressed bytes spooled) as they go. */
+  onInput?: (bytes: number) => void;
+}
+
+const DEFAULT_BUDGET = 32 << 20;
+const DEFAULT_PER_ARCHIVE = 16 << 20;
+
+export class ArchiveFiles {
+  private pool: DecodePool;
+  private readonly budget: MemoryBudget;
+  private readonly perArchive: number;
+  private readonly sources: FileSource[] = [];
+
+  constructor(private readonly options: ArchiveFilesOptions) {
+    this.budget = new MemoryBudget(options.memoryBudget ?? DEFAULT_BUDGET);
+    this.perArchive = options.memoryPerArchive ?? DEFAULT_PER_ARCHIVE;
+    this.pool = new DecodePool({ budget: this.budget, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+  }
+
+  /** Decompressed bytes kept in memory now (for tests and the memory benchmark). */
+  get memoryKept(): number {
+    return this.budget.kept;
+  }
+
+  /** Open an archive file and prepare it (decompressed and unwrapped; the tree is not touched). */
+  async prepareFile(path: string, origin: string = path): Promise<Prepared> {
+    const src = this.track(FileSource.openFile(path));
+    // Uncompressed inputs are read in place: count them as read when they are parsed.
+    const p = await prepareSource(src, origin, this.decode);
+    if (p.source === src || (p.source instanceof RangeSource && p.source.source === src)) this.options.onInput?.(src.size);
+    return p;
+  }
+
+  /**
+   * Prepare an archive that arrives as a stream (standard input): spooled as it comes, and
+   * decompressed on the way in when it starts with a compression magic.
+   */
+  async prepareStream(chunks: AsyncIterable<Uint8Array>, origin: string): Promise<Prepared> {
+    const it = chunks[Symbol.asyncIterator]();
+    // Enough of the start to see a compression magic.
+    const head: Uint8Array[] = [];
+    let headLen = 0;
+    let ended = false;
+    while (headLen < DETECT_BYTES) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      head.push(r.value);
+      headLen += r.value.length;
+    }
+    const first = concat(head, headLen);
+    const codec = detectCodec(first.subarray(0, DETECT_BYTES));
+    const onInput = this.options.onInput;
+    const rest = async function* (): AsyncGenerator<Uint8Array> {
+      if (first.length > 0) {
+        onInput?.(first.length);
+        yield first;
+      }
+      if (ended) return;
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        onInput?.(r.value.length);
+        yield r.value;
+      }
+    };
+    const granted = this.budget.reserve(this.perArchive);
+    let spooled: Spooled | undefined;
+    try {
+      spooled = codec ? await decodeToSpool(codec, rest(), origin, this.spoolOptions(granted)) : await spoolAll(rest(), origin, this.spoolOptions(granted));
+    } finally {
+      this.budget.settle(granted, spooled?.kind === 'memory' ? spooled.held : 0);
+    }
+    const stream = this.sourceOf(spooled, origin);
+    return prepareSource(stream, origin, this.decode, codec);
+  }
+
+  /**
+   * Every archive is prepared: stop the decode workers now, so their memory (an isolate and a
+   * dictionary each) is not held while the image is written. Later prepares decode in this thread.
+   */
+  async stopWorkers(): Promise<void> {
+    await this.pool.close();
+    this.pool = new DecodePool({ budget: this.budget, workers: 0 });
+  }
+
+  /** Close every file and spool this build opened and stop the decode workers. */
+  async close(): Promise<void> {
+    for (const s of this.sources.splice(0)) s.close();
+    await this.pool.close();
+  }
+
+  private readonly decode: DecodeRange = async (codec: Codec, src: ByteSource, offset: number, size: number, origin: string): Promise<ByteSource> => {
+    const at = locate(src, offset);
+    if (at.source instanceof FileSource) {
+      const job = { fd: at.source.fd, offset: at.offset, size, codec, origin, spool: this.spoolOptions(this.perArchive) };
+      return this.sourceOf(await this.pool.submit(job, this.options.onInput), origin);
+    }
+    // A compressed range in memory (a small spooled stream's .deb member): decoded here.
+    const granted = this.budget.reserve(this.perArchive);
+    let spooled: Spooled | undefined;
+    try {
+      spooled = await decodeToSpool(codec, [src.bytes(offset, size)], origin, this.spoolOptions(granted));
+    } finally {
+      this.budget.settle(granted, spooled?.kind === 'memory' ? spooled.held : 0);
+    }
+    return this.sourceOf(spooled, origin);
+  };
+
+  private spoolOptions(memoryLimit: number): { dir: string; memoryLimit: number } {
+    return { dir: this.options.spoolDir, memoryLimit };
+  }
+
+  private sourceOf(s: Spooled, origin: string): ByteSource {
+    return s.kind === 'memory' ? memorySource(s.chunks) : this.track(new FileSource(s.fd, s.size, `${origin} (spooled)`));
+  }
+
+  private track(s: FileSource): FileSource {
+    this.sources.push(s);
+    return s;
+  }
+}
+
+/** Where `offset` of a source really is: ranges unwrapped down to a file or memory. */
+function locate(src: ByteSource, offset: number): { source: ByteSource; offset: number } {
+  let s = src;
+  let o = offset;
+  while (s instanceof RangeSource) {
+    o += s.offset;
+    s = s.source;
+  }
+  return { source: s, offset: o };
+}
+
+async function spoolAll(chunks: AsyncIterable<Uint8Array>, origin: string, options: { dir: string; memoryLimit: number }): Promise<Spooled> {
+  const spool = new SpoolWriter(options, origin);
+  try {
+    for await (const c of chunks) spool.write(c);
+    return spool.finish();
+  } catch (e) {
+    spool.abort();
+    throw e;
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
