@@ -104,7 +104,7 @@ const NODE_ADAPTERS: { file: string | RegExp; modules: '*' | string[]; why: stri
   { file: 'src/compress/pool.ts', modules: ['node:worker_threads'], why: 'the decode worker pool' },
   { file: 'src/compress/worker.ts', modules: ['node:worker_threads'], why: 'the decode worker' },
   { file: 'src/compress/decode-pool.ts', modules: ['node:worker_threads'], why: 'the streaming decode pool (file ranges into spools)' },
-  { file: 'src/compress/decode-range.ts', modules: ['node:fs'], why: 'reads a file range to decode it as a stream' },
+  { file: 'src/compress/decode-range.ts', modules: ['node:fs', 'node:crypto'], why: 'reads a file range to decode it as a stream; SHA-256 of image blobs with the CPU\'s SHA instructions' },
   { file: 'src/compress/encode-parts.ts', modules: ['node:worker_threads'], why: 'the encode worker pool' },
   { file: 'src/compress/encode-worker.ts', modules: ['node:worker_threads'], why: 'the encode worker' },
   { file: 'src/compress/gzip.ts', modules: ['node:zlib'], why: 'gzip through node:zlib (DESIGN.md dependency decisions)' },

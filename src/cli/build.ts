@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkExcludePatterns } from '../edit/glob.js';
+import { checkPlatform } from '../edit/values.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { parseRecipe, type Recipe } from '../edit/recipe.js';
 import { resolveFeatures } from '../ext/features.js';
@@ -50,6 +51,8 @@ const OPTIONS = {
   timestamp: { type: 'string' },
   exclude: { type: 'string', multiple: true },
   'one-file-system': { type: 'boolean', short: 'x' },
+  platform: { type: 'string' },
+  ref: { type: 'string' },
   recipe: { type: 'string' },
   ...EDIT_OPTIONS,
   json: { type: 'boolean' },
@@ -73,6 +76,9 @@ export interface BuildPlan {
   exclude: string[];
   /** -x: host directory inputs stay on their own filesystem. */
   oneFileSystem: boolean;
+  /** Container image inputs: --platform, --ref. */
+  platform?: string;
+  ref?: string;
   /** Device tables and edits in the order they apply: the recipe's, then the command line's. */
   edits: PreparedEdit[];
   json: boolean;
@@ -145,6 +151,15 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
   };
   const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CMD) : recipe?.owner;
   if (owner) plan.owner = owner;
+  if (values.platform !== undefined) {
+    const bad = checkPlatform(values.platform);
+    if (bad) throw usageError(`--platform: ${bad}`, CMD);
+    plan.platform = values.platform;
+  }
+  if (values.ref !== undefined) {
+    if (values.ref === '') throw usageError('--ref: empty ref', CMD);
+    plan.ref = values.ref;
+  }
   return plan;
 }
 
@@ -197,6 +212,8 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
     onWarning,
     spoolDir: nodePath.dirname(nodePath.resolve(plan.output)),
     stdin: ctx.stdin,
+    ...(plan.platform !== undefined ? { platform: plan.platform } : {}),
+    ...(plan.ref !== undefined ? { ref: plan.ref } : {}),
     ...(reading ? { onInput: (done: number, total: number | undefined) => reading.update(done, total) } : {}),
   });
   try {

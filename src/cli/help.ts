@@ -24,8 +24,16 @@ With no input the filesystem is empty.
 
 Inputs:
   DIR                       a host directory; its contents become the image root
-  FILE                      an archive (tar, .deb, ...; compression detected)
-  SRC:/PATH                 a directory or archive placed at /PATH in the image
+  FILE                      an archive: tar (any compression), cpio, .deb, .rpm, pacman;
+                            format and compression are read from the bytes
+  -                         an archive (tar in any compression, or cpio) on standard input:
+                            docker export c | extimg build -o root.img -
+  IMAGE                     a container image: an OCI image layout directory, an OCI
+                            archive, or docker save output (both forms); its layers are
+                            applied in order with whiteouts, every blob checked against
+                            its digest
+  IMAGE@REF                 the image with this ref (tag) when IMAGE holds several
+  SRC:/PATH                 any of these placed at /PATH in the image
 
 Options:
   -o, --output FILE         image to write (temp file + rename: no partial output)
@@ -56,6 +64,10 @@ Options:
                             a pattern that matches nothing is named in a warning
   -x, --one-file-system     host directory inputs: do not cross into other filesystems
                             (mount points become empty directories, as tar/cp/rsync -x)
+      --platform OS/ARCH[/VARIANT]
+                            container images: the image for this platform of an index
+                            (default linux/amd64 where there is a choice)
+      --ref REF             container images: the image with this ref among several
       --recipe FILE         read options, inputs and edits from a JSON recipe; options
                             given here override it ('extimg schema' prints its schema)
       --json                print a JSON summary to stdout

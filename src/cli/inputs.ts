@@ -3,7 +3,7 @@ import { ExtimgError } from '../errors.js';
 import { Excludes } from '../edit/glob.js';
 import { fsError } from '../io/fs-error.js';
 import { addHostDirectory, type HostDirectoryOptions } from '../ingest/hostdir.js';
-import type { Prepared } from '../ingest/archive.js';
+import type { Prepared, PrepareOptions } from '../ingest/archive.js';
 import type { ArchiveOptions } from '../ingest/options.js';
 import type { Tree } from '../tree/tree.js';
 import { usageError } from './usage.js';
@@ -22,9 +22,17 @@ export interface InputSpec {
   exclude?: string[];
   /** Owner for this input only (a recipe's per-input `owner`), instead of --owner. */
   owner?: { uid: number; gid: number };
+  /** A container image input: the image with this ref (`SRC@REF`, a recipe's `ref`), instead of --ref. */
+  ref?: string;
+  /** A container image input: the platform (a recipe's `platform`), instead of --platform. */
+  platform?: string;
 }
 
-export type ResolvedInput = InputSpec & { kind: 'dir' | 'archive' | 'stdin' };
+/**
+ * What an input is: a host directory, an OCI image layout directory, an archive file, or a
+ * stream (standard input, a pipe).
+ */
+export type ResolvedInput = InputSpec & { kind: 'dir' | 'image-dir' | 'archive' | 'stdin' };
 
 /** `-` (or `-:/DEST`): an archive read from standard input. */
 export const STDIN = '-';
@@ -50,9 +58,29 @@ export function parseInputSpec(arg: string, exists: (p: string) => boolean = hos
   if (exists(arg)) return { arg, source: arg, dest: '/' };
   const splits: number[] = [];
   for (let i = arg.indexOf(':/'); i !== -1; i = arg.indexOf(':/', i + 1)) splits.push(i);
-  if (splits.length === 0) return { arg, source: arg, dest: '/' };
-  const at = splits.find((i) => i > 0 && exists(arg.slice(0, i))) ?? splits[splits.length - 1]!;
-  return { arg, source: arg.slice(0, at), dest: arg.slice(at + 1) };
+  const at = splits.find((i) => i > 0 && (exists(arg.slice(0, i)) || existsWithRef(arg.slice(0, i), exists))) ?? splits[splits.length - 1];
+  const spec: InputSpec = at === undefined ? { arg, source: arg, dest: '/' } : { arg, source: arg.slice(0, at), dest: arg.slice(at + 1) };
+  // IMAGE@REF: a container image and the ref of the image to take from it.
+  if (!exists(spec.source)) {
+    const ref = splitRef(spec.source, exists);
+    if (ref) {
+      spec.source = ref.source;
+      spec.ref = ref.ref;
+    }
+  }
+  return spec;
+}
+
+/** `SRC@REF` where SRC exists (split at the last '@' that leaves an existing path). */
+function splitRef(s: string, exists: (p: string) => boolean): { source: string; ref: string } | undefined {
+  for (let i = s.lastIndexOf('@'); i > 0; i = s.lastIndexOf('@', i - 1)) {
+    if (i < s.length - 1 && exists(s.slice(0, i))) return { source: s.slice(0, i), ref: s.slice(i + 1) };
+  }
+  return undefined;
+}
+
+function existsWithRef(s: string, exists: (p: string) => boolean): boolean {
+  return splitRef(s, exists) !== undefined;
 }
 
 /** Check that the source is usable and say what it is, before anything is built. */
@@ -64,10 +92,19 @@ export function resolveInput(spec: InputSpec): ResolvedInput {
   } catch (e) {
     throw fsError(spec.source, e);
   }
-  if (st.isDirectory()) return { ...spec, kind: 'dir' };
+  if (st.isDirectory()) return { ...spec, kind: isImageLayout(spec.source) ? 'image-dir' : 'dir' };
   // Files, and what reads like one: a named pipe, /dev/stdin, a process substitution.
   if (st.isFile() || st.isFIFO() || st.isCharacterDevice()) return { ...spec, kind: st.isFile() ? 'archive' : 'stdin' };
   throw new ExtimgError('EINVAL', `${spec.source}: neither a directory nor an archive file`, { path: spec.source });
+}
+
+/** An OCI image layout: a directory with an `oci-layout` file (and index.json, blobs/). */
+function isImageLayout(dir: string): boolean {
+  try {
+    return fs.statSync(`${dir}/oci-layout`).isFile();
+  } catch {
+    return false;
+  }
 }
 
 type ArchiveModule = typeof import('../ingest/archive.js');
@@ -90,6 +127,9 @@ export interface ApplyInputsOptions {
   stdin?: () => AsyncIterable<Uint8Array>;
   /** Input bytes read so far, of `total` (undefined when standard input is among them). */
   onInput?: (done: number, total: number | undefined) => void;
+  /** Container image inputs: --platform and --ref (an input's own ref and platform win). */
+  platform?: string;
+  ref?: string;
 }
 
 /** What the tree still refers to after applyInputs: archive files and spools, open until closed. */
@@ -147,9 +187,14 @@ const NOTHING_OPEN: OpenInputs = { close: async () => {} };
  */
 export async function prepareInputs(
   inputs: readonly ResolvedInput[],
-  o: Pick<ApplyInputsOptions, 'spoolDir' | 'stdin' | 'onInput'>,
+  o: Pick<ApplyInputsOptions, 'spoolDir' | 'stdin' | 'onInput' | 'platform' | 'ref'>,
 ): Promise<{ prepared: Map<number, Prepared>; open: OpenInputs }> {
   const idx = inputs.flatMap((input, k) => (input.kind !== 'dir' ? [k] : []));
+  for (const input of inputs) {
+    if (input.kind === 'dir' && (input.ref !== undefined || input.platform !== undefined)) {
+      throw new ExtimgError('EINVAL', `${input.source}: a directory, not a container image: ${input.ref !== undefined ? `@${input.ref}` : 'platform'} does not apply`, { path: input.source });
+    }
+  }
   const prepared = new Map<number, Prepared>();
   if (idx.length === 0) return { prepared, open: NOTHING_OPEN };
   const { ArchiveFiles } = await import('../ingest/archive-file.js');
@@ -161,9 +206,16 @@ export async function prepareInputs(
   const results = await Promise.allSettled(
     idx.map((k) => {
       const input = inputs[k]!;
-      if (input.source === STDIN) return files.prepareStream(o.stdin?.() ?? noInput(), 'standard input');
-      if (input.kind === 'stdin') return files.prepareStream(fs.createReadStream(input.source), input.source);
-      return files.prepareFile(input.source);
+      const select: PrepareOptions = {};
+      const platform = input.platform ?? o.platform;
+      const ref = input.ref ?? o.ref;
+      if (platform !== undefined) select.platform = platform;
+      if (ref !== undefined) select.ref = ref;
+      if (input.ref !== undefined) select.strictRef = true;
+      if (input.source === STDIN) return files.prepareStream(o.stdin?.() ?? noInput(), 'standard input', select);
+      if (input.kind === 'stdin') return files.prepareStream(fs.createReadStream(input.source), input.source, select);
+      if (input.kind === 'image-dir') return files.prepareLayout(input.source, input.source, select);
+      return files.prepareFile(input.source, input.source, select);
     }),
   );
   // The first failure in input order is the one reported (every read has ended by now).
@@ -221,6 +273,7 @@ async function applyOne(
       return;
     }
     case 'archive':
+    case 'image-dir':
     case 'stdin': {
       const mod = await loadArchiveModule();
       const opts: ArchiveOptions = { origin: input.source === STDIN ? 'standard input' : input.source, dest: input.dest };
@@ -231,7 +284,7 @@ async function applyOne(
         mod.applyPrepared(tree, prepared, opts);
         return;
       }
-      if (input.kind === 'stdin') throw new ExtimgError('EINVAL', `${opts.origin}: a stream input is read by applyInputs, not alone`, { path: input.source });
+      if (input.kind !== 'archive') throw new ExtimgError('EINVAL', `${opts.origin}: this input is read by applyInputs, not alone`, { path: input.source });
       let bytes: Uint8Array;
       try {
         bytes = await fs.promises.readFile(input.source);

@@ -14,9 +14,9 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { ExtimgError, type ErrorCode } from '../errors.js';
-import { anonymousFile, closeQuietly, type Spooled } from '../io/spool.js';
+import { anonymousFile, closeQuietly } from '../io/spool.js';
 import { cores, startWorker } from '../io/threads.js';
-import { decodeRange, type RangeJob } from './decode-range.js';
+import { decodeRange, type RangeJob, type RangeResult } from './decode-range.js';
 import { describe } from './fail.js';
 
 /** Messages between decode-pool.ts and worker.ts. */
@@ -27,7 +27,7 @@ export interface RangeRequest {
 }
 export type RangeReply =
   | { kind: 'range'; id: number; progress: number }
-  | { kind: 'range'; id: number; ok: true; result: Spooled }
+  | { kind: 'range'; id: number; ok: true; result: RangeResult }
   | { kind: 'range'; id: number; ok: false; error: { code: ErrorCode; message: string; data: Record<string, unknown> } };
 
 const MAX_WORKERS = 4;
@@ -57,7 +57,7 @@ export class MemoryBudget {
 interface Waiting {
   id: number;
   job: RangeJob;
-  resolve(r: Spooled): void;
+  resolve(r: RangeResult): void;
   reject(e: unknown): void;
   onInput?: (bytes: number) => void;
 }
@@ -94,9 +94,9 @@ export class DecodePool {
   }
 
   /** Decode a range; `onInput` hears compressed bytes read as the job goes. */
-  submit(job: RangeJob, onInput?: (bytes: number) => void): Promise<Spooled> {
+  submit(job: RangeJob, onInput?: (bytes: number) => void): Promise<RangeResult> {
     if (this.closed) return Promise.reject(new Error('decode pool closed'));
-    return new Promise<Spooled>((resolve, reject) => {
+    return new Promise<RangeResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, job, resolve, reject, ...(onInput ? { onInput } : {}) });
       this.dispatch();
     });
@@ -130,7 +130,7 @@ export class DecodePool {
       // RSS (measured: 64 MiB kept, +125 MB); the page cache serves the spool as well.
       const granted = slot === INLINE ? this.budget.reserve(q.job.spool.memoryLimit) : 0;
       const job: RangeJob = { ...q.job, spool: { ...q.job.spool, memoryLimit: granted } };
-      if (slot !== INLINE) {
+      if (slot !== INLINE && job.codec) {
         // The spool file opened here: descriptors a worker opens close when it ends.
         try {
           job.spool.fd = anonymousFile(job.spool.dir, job.origin);
@@ -154,12 +154,13 @@ export class DecodePool {
     }
   }
 
-  private done(slot: Slot, result: Spooled): void {
+  private done(slot: Slot, result: RangeResult): void {
     const q = this.busy.get(slot)!;
     this.busy.delete(slot);
-    this.budget.settle(q.granted, result.kind === 'memory' ? result.held : 0);
+    const s = result.spooled;
+    this.budget.settle(q.granted, s?.kind === 'memory' ? s.held : 0);
     // The spool file made ahead was not needed.
-    if (q.spoolFd !== undefined && (result.kind === 'memory' || result.fd !== q.spoolFd)) closeQuietly(q.spoolFd);
+    if (q.spoolFd !== undefined && (s === undefined || s.kind === 'memory' || s.fd !== q.spoolFd)) closeQuietly(q.spoolFd);
     if (slot !== INLINE) {
       this.inWorkers++;
       this.idle.push(slot);

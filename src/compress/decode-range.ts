@@ -1,9 +1,12 @@
 /**
  * Node adapter: decompress a byte range of an open file (an input archive, a .deb's data
- * member) into a spool, as a stream: the file is read in 1 MiB chunks and the decoded bytes go
- * to the spool as they come, so neither the compressed nor the decompressed archive is ever held
- * whole. Runs in a decode worker (compress/worker.ts) or, without workers, in this thread.
+ * member, an image layer) into a spool, as a stream: the file is read in 1 MiB chunks and the
+ * decoded bytes go to the spool as they come, so neither the compressed nor the decompressed
+ * archive is ever held whole. The same pass can take the SHA-256 of what it reads and of what it
+ * decodes (OCI blob digests and layer diff_ids); with no codec it only hashes. Runs in a decode
+ * worker (compress/worker.ts) or, without workers, in this thread.
  */
+import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
 import { SpoolWriter, type SpoolOptions, type Spooled } from '../io/spool.js';
@@ -15,10 +18,21 @@ export interface RangeJob {
   fd: number;
   offset: number;
   size: number;
-  codec: Codec;
+  /** Undefined: nothing to decode, the range is only hashed. */
+  codec?: Codec | undefined;
   /** Names the input in messages ("pkg.deb: data.tar.xz"). */
   origin: string;
   spool: SpoolOptions;
+  /** Take the SHA-256 of the range as read (`input`) and of the decoded bytes (`output`). */
+  digests?: { input?: boolean; output?: boolean };
+}
+
+export interface RangeResult {
+  /** Where the decoded bytes are (absent when the job had no codec). */
+  spooled?: Spooled;
+  /** Lowercase hex SHA-256 digests, as asked for. */
+  inputSha256?: string;
+  outputSha256?: string;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -31,7 +45,8 @@ const READ_CHUNK = 1 << 20;
 function* fileChunks(job: RangeJob, onInput?: (bytes: number) => void): Generator<Uint8Array> {
   // The thread's pair when free (a thread runs one decode job at a time; a second at once,
   // which the pool never starts, would take fresh arrays).
-  const spare = releasesChunks(job.codec) && !readPair.busy ? readPair : undefined;
+  // Hashing alone consumes each chunk at once.
+  const spare = (!job.codec || releasesChunks(job.codec)) && !readPair.busy ? readPair : undefined;
   if (spare) spare.busy = true;
   try {
     yield* readRange(job, spare?.bufs, onInput);
@@ -66,15 +81,47 @@ function* readRange(job: RangeJob, pair: [Uint8Array, Uint8Array] | undefined, o
   }
 }
 
-export function decodeRange(job: RangeJob, onInput?: (bytes: number) => void): Promise<Spooled> {
-  return decodeToSpool(job.codec, fileChunks(job, onInput), job.origin, job.spool);
+export async function decodeRange(job: RangeJob, onInput?: (bytes: number) => void): Promise<RangeResult> {
+  const inHash = job.digests?.input ? createHash('sha256') : undefined;
+  const outHash = job.digests?.output ? createHash('sha256') : undefined;
+  const hashed = (h: Hash | undefined): string | undefined => h?.digest('hex');
+  if (!job.codec) {
+    for (const chunk of fileChunks(job, onInput)) {
+      inHash?.update(chunk);
+      outHash?.update(chunk);
+    }
+    return digests({}, hashed(inHash), hashed(outHash));
+  }
+  const chunks = inHash ? tee(fileChunks(job, onInput), inHash) : fileChunks(job, onInput);
+  const spooled = await decodeToSpool(job.codec, chunks, job.origin, job.spool, outHash ? (b) => outHash.update(b) : undefined);
+  return digests({ spooled }, hashed(inHash), hashed(outHash));
+}
+
+function digests(r: RangeResult, input: string | undefined, output: string | undefined): RangeResult {
+  if (input !== undefined) r.inputSha256 = input;
+  if (output !== undefined) r.outputSha256 = output;
+  return r;
+}
+
+function* tee(chunks: Iterable<Uint8Array>, hash: Hash): Generator<Uint8Array> {
+  for (const c of chunks) {
+    hash.update(c);
+    yield c;
+  }
 }
 
 /** Decode a compressed stream given as chunks (stdin, a range in memory) into a spool. */
-export async function decodeToSpool(codec: Codec, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, origin: string, options: SpoolOptions): Promise<Spooled> {
+export async function decodeToSpool(
+  codec: Codec,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  origin: string,
+  options: SpoolOptions,
+  /** Sees every decoded chunk too (a digest). */
+  also?: (bytes: Uint8Array) => void,
+): Promise<Spooled> {
   const spool = new SpoolWriter(options, origin);
   try {
-    await decodeStream(codec, chunks, origin, (b) => spool.write(b));
+    await decodeStream(codec, chunks, origin, also ? (b) => (also(b), spool.write(b)) : (b) => spool.write(b));
     return spool.finish();
   } catch (e) {
     spool.abort();

@@ -63,9 +63,9 @@ async function runRange(msg: RangeRequest): Promise<void> {
     });
     if (pending) p.postMessage({ kind: 'range', id: msg.id, progress: pending } satisfies RangeReply);
     const reply: RangeReply = { kind: 'range', id: msg.id, ok: true, result };
-    if (result.kind === 'memory') {
+    if (result.spooled?.kind === 'memory') {
       // Each chunk is a view of its own block (SpoolWriter.finish): the blocks move, uncopied.
-      p.postMessage(reply, result.chunks.map((c) => c.buffer as ArrayBuffer));
+      p.postMessage(reply, result.spooled.chunks.map((c) => c.buffer as ArrayBuffer));
     } else p.postMessage(reply);
   } catch (e) {
     const err = isExtimgError(e) ? e : new ExtimgError('EIO', `${msg.job.origin}: ${describe(e)}`, { origin: msg.job.origin });

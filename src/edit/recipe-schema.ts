@@ -83,6 +83,12 @@ const input = {
         dest: { type: 'string', pattern: '^/', description: 'where the input lands in the image (default /)' },
         exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
         owner: { type: 'string', pattern: '^\\d+:\\d+$' },
+        ref: { type: 'string', minLength: 1, description: 'a container image input: the image with this ref (tag) among several' },
+        platform: {
+          type: 'string',
+          pattern: '^[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?$',
+          description: 'a container image input: the image for os/arch[/variant] of an index (default linux/amd64)',
+        },
       },
       required: ['path'],
       additionalProperties: false,

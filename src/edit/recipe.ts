@@ -2,6 +2,7 @@ import { ExtimgError } from '../errors.js';
 import { checkFeatureNames } from '../ext/features.js';
 import type { BuildOptions } from '../ext/options.js';
 import {
+  checkPlatform,
   parseChoice,
   parseHeadroom,
   parseInteger,
@@ -38,6 +39,9 @@ export interface RecipeInput {
   dest: string;
   exclude?: string[];
   owner?: { uid: number; gid: number };
+  /** A container image input: which image (a ref among several, a platform of an index). */
+  ref?: string;
+  platform?: string;
 }
 
 export interface Recipe {
@@ -79,7 +83,7 @@ export const RECIPE_KEYS = [
   'edits',
 ] as const;
 
-export const RECIPE_INPUT_KEYS = ['path', 'dest', 'exclude', 'owner'] as const;
+export const RECIPE_INPUT_KEYS = ['path', 'dest', 'exclude', 'owner', 'ref', 'platform'] as const;
 
 export interface ParseRecipeOptions {
   /** The recipe's directory: relative host paths are resolved against it. Default: none (kept as written). */
@@ -239,6 +243,17 @@ function checkInput(item: unknown, at: string, resolve: (p: string) => string): 
   }
   const owner = optString(o, 'owner', at);
   if (owner !== undefined) input.owner = parseOwner(child(at, 'owner'), owner);
+  const ref = optString(o, 'ref', at);
+  if (ref !== undefined) {
+    if (ref === '') throw invalid(child(at, 'ref'), 'empty ref');
+    input.ref = ref;
+  }
+  const platform = optString(o, 'platform', at);
+  if (platform !== undefined) {
+    const bad = checkPlatform(platform);
+    if (bad) throw invalid(child(at, 'platform'), bad);
+    input.platform = platform;
+  }
   return input;
 }
 

@@ -100,3 +100,8 @@ export function parseTimestamp(value: string | undefined, env: Readonly<Record<s
   if (v > MAX_TIMESTAMP) throw bad(`SOURCE_DATE_EPOCH='${sde}': beyond what ext can store`);
   return v;
 }
+
+/** A container image platform, os/arch[/variant]: undefined when well formed, else why not. */
+export function checkPlatform(p: string): string | undefined {
+  return /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/.test(p) ? undefined : `'${p}' is not os/arch[/variant] (like linux/amd64 or linux/arm64/v8)`;
+}

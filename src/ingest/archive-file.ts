@@ -11,11 +11,13 @@
  * written (or the build failed).
  */
 import { DecodePool, MemoryBudget } from '../compress/decode-pool.js';
-import { decodeToSpool } from '../compress/decode-range.js';
-import { DETECT_BYTES, detectCodec, type Codec } from '../compress/detect.js';
+import { decodeToSpool, type RangeJob } from '../compress/decode-range.js';
+import { Sha256 } from '../compress/sha256.js';
+import { DETECT_BYTES, detectCodec } from '../compress/detect.js';
 import { FileSource } from '../io/file-source.js';
 import { SpoolWriter, type Spooled } from '../io/spool.js';
-import { prepareSource, type DecodeRange, type Prepared } from './archive.js';
+import { checkDigests, prepareImage, prepareSource, type DecodeRange, type Prepared, type PrepareOptions } from './archive.js';
+import type { ImageFiles } from './oci.js';
 import { memorySource, RangeSource, type ByteSource } from './source.js';
 
 export interface ArchiveFilesOptions {
@@ -55,10 +57,10 @@ export class ArchiveFiles {
   }
 
   /** Open an archive file and prepare it (decompressed and unwrapped; the tree is not touched). */
-  async prepareFile(path: string, origin: string = path): Promise<Prepared> {
+  async prepareFile(path: string, origin: string = path, select: PrepareOptions = {}): Promise<Prepared> {
     const src = this.track(FileSource.openFile(path));
     // Uncompressed inputs are read in place: count them as read when they are parsed.
-    const p = await prepareSource(src, origin, this.decode);
+    const p = await prepareSource(src, origin, this.decode, undefined, select);
     if (p.source === src || (p.source instanceof RangeSource && p.source.source === src)) this.options.onInput?.(src.size);
     return p;
   }
@@ -67,7 +69,7 @@ export class ArchiveFiles {
    * Prepare an archive that arrives as a stream (standard input): spooled as it comes, and
    * decompressed on the way in when it starts with a compression magic.
    */
-  async prepareStream(chunks: AsyncIterable<Uint8Array>, origin: string): Promise<Prepared> {
+  async prepareStream(chunks: AsyncIterable<Uint8Array>, origin: string, select: PrepareOptions = {}): Promise<Prepared> {
     const it = chunks[Symbol.asyncIterator]();
     // Enough of the start to see a compression magic.
     const head: Uint8Array[] = [];
@@ -104,7 +106,23 @@ export class ArchiveFiles {
       this.budget.settle(granted, spooled?.kind === 'memory' ? spooled.held : 0);
     }
     const stream = this.sourceOf(spooled, origin);
-    return prepareSource(stream, origin, this.decode, codec);
+    return prepareSource(stream, origin, this.decode, codec, select);
+  }
+
+  /**
+   * An OCI image layout directory (oci-layout, index.json, blobs/sha256/...): the image picked
+   * by `select`, its blobs checked against their digests, its layers decompressed.
+   */
+  async prepareLayout(dir: string, origin: string = dir, select: PrepareOptions = {}): Promise<Prepared> {
+    const opened = new Map<string, FileSource | undefined>();
+    const files: ImageFiles = {
+      open: (rel: string) => {
+        if (!opened.has(rel)) opened.set(rel, FileSource.openIfExists(`${dir}/${rel}`, (s) => this.track(s)));
+        return opened.get(rel);
+      },
+    };
+    const image = await prepareImage(files, 'oci-layout', origin, this.decode, select);
+    return { kind: 'image', format: 'tar', image };
   }
 
   /**
@@ -122,21 +140,42 @@ export class ArchiveFiles {
     await this.pool.close();
   }
 
-  private readonly decode: DecodeRange = async (codec: Codec, src: ByteSource, offset: number, size: number, origin: string): Promise<ByteSource> => {
+  private readonly decode: DecodeRange = async (codec, src, offset, size, origin, check) => {
+    const digests = check ? { input: check.sha256 !== undefined, output: check.decodedSha256 !== undefined } : undefined;
     const at = locate(src, offset);
-    if (at.source instanceof FileSource) {
-      const job = { fd: at.source.fd, offset: at.offset, size, codec, origin, spool: this.spoolOptions(this.perArchive) };
-      return this.sourceOf(await this.pool.submit(job, this.options.onInput), origin);
+    if (at.source instanceof FileSource && (codec || digests)) {
+      const job: RangeJob = { fd: at.source.fd, offset: at.offset, size, codec, origin, spool: this.spoolOptions(this.perArchive) };
+      if (digests) job.digests = digests;
+      const r = await this.pool.submit(job, codec ? this.options.onInput : undefined);
+      const out = r.spooled ? this.sourceOf(r.spooled, origin) : new RangeSource(src, offset, size);
+      try {
+        // Without a codec the input is the decoded bytes too.
+        checkDigests(check, { sha256: r.inputSha256, decodedSha256: codec ? r.outputSha256 : (r.outputSha256 ?? r.inputSha256) }, origin);
+      } catch (e) {
+        if (out instanceof FileSource) out.close();
+        throw e;
+      }
+      return out;
     }
-    // A compressed range in memory (a small spooled stream's .deb member): decoded here.
+    if (!codec && !digests) return new RangeSource(src, offset, size);
+    // A range in memory (a small spooled stream's .deb member, an image's layer): decoded here.
+    const input = src.bytes(offset, size);
+    if (!codec) {
+      const sha = new Sha256().update(input).hex();
+      checkDigests(check, { sha256: sha, decodedSha256: sha }, origin);
+      return new RangeSource(src, offset, size);
+    }
+    const outHash = digests?.output ? new Sha256() : undefined;
     const granted = this.budget.reserve(this.perArchive);
     let spooled: Spooled | undefined;
     try {
-      spooled = await decodeToSpool(codec, [src.bytes(offset, size)], origin, this.spoolOptions(granted));
+      spooled = await decodeToSpool(codec, [input], origin, this.spoolOptions(granted), outHash ? (b) => outHash.update(b) : undefined);
     } finally {
       this.budget.settle(granted, spooled?.kind === 'memory' ? spooled.held : 0);
     }
-    return this.sourceOf(spooled, origin);
+    const out = this.sourceOf(spooled, origin);
+    checkDigests(check, { sha256: digests?.input ? new Sha256().update(input).hex() : undefined, decodedSha256: outHash?.hex() }, origin);
+    return out;
   };
 
   private spoolOptions(memoryLimit: number): { dir: string; memoryLimit: number } {

@@ -1,4 +1,5 @@
 import { ExtimgError } from '../errors.js';
+import type { Node } from '../tree/node.js';
 import type { Tree } from '../tree/tree.js';
 import { ascii, hexStart } from './bytes.js';
 import { decompress, decompressMany, type Codec } from '../compress/index.js';
@@ -9,10 +10,12 @@ import type { ArchiveOptions } from './options.js';
 import { addPacman, isPacmanPackage } from './pacman.js';
 import { applyRpmOwners, unwrapRpm, type OwnerFixup, type RpmOwner } from './rpm.js';
 import { identifyImage, sniffArchive } from './sniff.js';
+import { applyLayer, imageFormatOf, planImage, type ImageFiles, type ImageFormat, type ImageSelect, type LayerPlan } from './oci.js';
+import { Sha256 } from '../compress/sha256.js';
 import { MemorySource, RangeSource, type ByteSource } from './source.js';
-import { addTar } from './tar.js';
+import { addTar, readTar } from './tar.js';
 
-export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman';
+export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman' | 'image';
 
 /**
  * An archive made ready to apply: decompressed (into memory or a spool file) and unwrapped. The
@@ -32,6 +35,23 @@ export interface Prepared {
   payload?: Uint8Array;
   /** rpm: owner names per path (keys as byte strings without a leading '/'). */
   owners?: Map<string, RpmOwner>;
+  /** A container image: its layers (decompressed tars), applied in order with whiteouts. */
+  image?: PreparedImage;
+}
+
+export interface PreparedImage {
+  format: ImageFormat;
+  ref?: string;
+  platform?: string;
+  layers: Array<{ what: string; codec?: Codec; source: ByteSource }>;
+}
+
+/** What a range must hash to (container image blobs). */
+export interface RangeCheck {
+  /** SHA-256 (hex) of the range as stored: the blob's digest. */
+  sha256?: string;
+  /** SHA-256 (hex) of the decoded bytes: a layer's diff_id. */
+  decodedSha256?: string;
 }
 
 /** An archive prepared from bytes: its payload in memory, plain data (structuredClone-able). */
@@ -41,7 +61,30 @@ export type PreparedInMemory = Omit<Prepared, 'source'> & { payload: Uint8Array 
  * How a compressed range of a source becomes a decompressed source: in memory for an archive
  * given as bytes; through the decode pool into a spool for files (ingest/archive-file.ts).
  */
-export type DecodeRange = (codec: Codec, src: ByteSource, offset: number, size: number, origin: string) => Promise<ByteSource>;
+export type DecodeRange = (codec: Codec | undefined, src: ByteSource, offset: number, size: number, origin: string, check?: RangeCheck) => Promise<ByteSource>;
+
+/** Compare digests a decoder measured with what the image says; a mismatch is refused. */
+export function checkDigests(check: RangeCheck | undefined, got: { sha256?: string | undefined; decodedSha256?: string | undefined }, origin: string): void {
+  if (check?.sha256 !== undefined && got.sha256 !== check.sha256) {
+    throw new ExtimgError('EFORMAT', `${origin}: blob sha256:${check.sha256} does not match its digest (its bytes hash to sha256:${got.sha256})`, {
+      archive: origin,
+      blob: `sha256:${check.sha256}`,
+    });
+  }
+  if (check?.decodedSha256 !== undefined && got.decodedSha256 !== check.decodedSha256) {
+    throw new ExtimgError(
+      'EFORMAT',
+      `${origin}: the layer does not match its diff_id sha256:${check.decodedSha256} (uncompressed, it hashes to sha256:${got.decodedSha256})`,
+      { archive: origin, diffId: `sha256:${check.decodedSha256}` },
+    );
+  }
+}
+
+/** What to take from a container image input (ignored for other archives unless `strict`). */
+export interface PrepareOptions extends ImageSelect {
+  /** The ref was given for this input (INPUT@REF): an input that is no image is an error. */
+  strictRef?: boolean;
+}
 
 /** What sniffing needs of the start of a source: its archive magic, an image's superblock, an ISO's descriptor. */
 const SNIFF_BYTES = 40 << 10;
@@ -142,15 +185,127 @@ function finish(p: Prepared & { source: ByteSource }, origin: string): void {
  * the tree. `decodedFrom` says the source is an input's stream already decompressed (standard
  * input, decoded as it arrived) from that codec.
  */
-export async function prepareSource(src: ByteSource, origin: string, decode: DecodeRange, decodedFrom?: Codec): Promise<Prepared & { source: ByteSource }> {
+export async function prepareSource(
+  src: ByteSource,
+  origin: string,
+  decode: DecodeRange,
+  decodedFrom?: Codec,
+  select: PrepareOptions = {},
+): Promise<Prepared & { source: ByteSource }> {
   const codec = decodedFrom ?? detectCodec(src.bytes(0, DETECT_BYTES));
   const outer = codec && !decodedFrom ? await decode(codec, src, 0, src.size, origin) : src;
   const staged = stage(outer, codec, decodedFrom ? -1 : src.size, origin);
   const p = staged.prepared;
   if (staged.pending) p.source = await decode(staged.pending.codec, outer, staged.pending.offset, staged.pending.size, staged.pending.origin);
   finish(p, origin);
+  await detectImage(p, origin, decode, select);
   await joinInitrdSegments(p, origin);
   return p;
+}
+
+/** A tar that is a container image (an OCI archive, docker save output) becomes its layers. */
+async function detectImage(p: Prepared & { source: ByteSource }, origin: string, decode: DecodeRange, select: PrepareOptions): Promise<void> {
+  if (p.kind === 'tar') {
+    const files = imageTarFiles(p.source, origin);
+    const format = files && imageFormatOf(files, true);
+    if (files && format) {
+      p.kind = 'image';
+      p.image = await prepareImage(files, format, origin, decode, select);
+    }
+  }
+  if (select.strictRef && p.kind !== 'image') {
+    throw new ExtimgError('EINVAL', `${origin}: @${select.ref} picks an image of a container image; this is a ${p.kind} archive`, { archive: origin });
+  }
+}
+
+/**
+ * An image's layers made ready: picked (platform, ref), checked against their digests and
+ * diff_ids, and decompressed, all in parallel through `decode`.
+ */
+export async function prepareImage(files: ImageFiles, format: ImageFormat, origin: string, decode: DecodeRange, select: ImageSelect = {}): Promise<PreparedImage> {
+  const sel: ImageSelect = {};
+  if (select.platform !== undefined) sel.platform = select.platform;
+  if (select.ref !== undefined) sel.ref = select.ref;
+  const plan = planImage(files, format, sel, origin);
+  const layers = await Promise.all(plan.layers.map((l) => prepareLayer(l, origin, decode)));
+  const out: PreparedImage = { format: plan.format, layers };
+  if (plan.ref) out.ref = plan.ref;
+  if (plan.platform) out.platform = plan.platform;
+  return out;
+}
+
+async function prepareLayer(l: LayerPlan, origin: string, decode: DecodeRange): Promise<PreparedImage['layers'][number]> {
+  const what = `${origin}: ${l.what}`;
+  const codec = detectCodec(l.src.bytes(0, DETECT_BYTES));
+  if (l.declared && l.declared !== (codec ?? 'none')) {
+    throw new ExtimgError('EFORMAT', `${what}: its media type says ${l.declared === 'none' ? 'uncompressed' : l.declared}, its bytes are ${codec ?? 'not compressed'}`, {
+      archive: origin,
+    });
+  }
+  if (codec && codec !== 'gzip' && codec !== 'zstd') {
+    throw new ExtimgError('EFORMAT', `${what}: compressed with ${codec}; layers are gzip, zstd or uncompressed`, { archive: origin });
+  }
+  const check: RangeCheck = {};
+  if (l.digest !== undefined) check.sha256 = l.digest;
+  if (l.diffId !== undefined) check.decodedSha256 = l.diffId;
+  const source = await decode(codec, l.src, 0, l.src.size, what, check);
+  return codec ? { what, codec, source } : { what, source };
+}
+
+/** Names an image archive starts with (after "./"): OCI layouts and docker save output. */
+const IMAGE_FIRST = /^(?:blobs(?:\/|$)|oci-layout$|index\.json$|manifest\.json$|repositories$|[0-9a-f]{64}(?:\/|\.json$|\.tar$|$))/;
+
+/**
+ * The members of a tar that may hold a container image, by path, or undefined when its first
+ * member shows it is no image (a rootfs tar is never scanned past its first header). Symlinked
+ * members (docker save links layers that repeat) are resolved inside the archive.
+ */
+export function imageTarFiles(src: ByteSource, origin: string): ImageFiles | undefined {
+  const files = new Map<string, ByteSource>();
+  const links = new Map<string, string>();
+  let first = true;
+  for (const e of readTar(src, origin)) {
+    const name = cleanName(bytesToText(e.name));
+    if (name === '') continue;
+    if (first) {
+      if (!IMAGE_FIRST.test(name)) return undefined;
+      first = false;
+    }
+    if (e.kind === 'file' && e.dataOffset !== undefined) files.set(name, new RangeSource(src, e.dataOffset, e.size));
+    else if (e.kind === 'symlink' || e.kind === 'link') {
+      const target = bytesToText(e.linkname);
+      const base = e.kind === 'symlink' && !target.startsWith('/') ? name.split('/').slice(0, -1).concat(target).join('/') : target;
+      links.set(name, cleanName(base));
+    }
+  }
+  if (first) return undefined;
+  return {
+    open(path: string): ByteSource | undefined {
+      let p = path;
+      for (let hops = 0; hops < 8; hops++) {
+        const f = files.get(p);
+        if (f) return f;
+        const next = links.get(p);
+        if (next === undefined) return undefined;
+        p = next;
+      }
+      return undefined;
+    },
+  };
+}
+
+function cleanName(name: string): string {
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return out.join('/');
+}
+
+function bytesToText(b: Uint8Array): string {
+  return new TextDecoder().decode(b);
 }
 
 /**
@@ -163,11 +318,20 @@ function inMemory(p: Prepared & { source: ByteSource }): PreparedInMemory {
 }
 
 /** The in-memory decoder: the whole range decompressed at once (library callers with bytes). */
-const decodeInMemory: DecodeRange = async (codec, src, offset, size, origin) => new MemorySource(await decompress(src.bytes(offset, size), codec, origin));
+const decodeInMemory: DecodeRange = async (codec, src, offset, size, origin, check) => {
+  const input = src.bytes(offset, size);
+  const out = codec ? await decompress(input, codec, origin) : input;
+  if (check?.sha256 !== undefined || check?.decodedSha256 !== undefined) {
+    const sha256 = check.sha256 !== undefined ? new Sha256().update(input).hex() : undefined;
+    const decodedSha256 = check.decodedSha256 !== undefined ? (codec || sha256 === undefined ? new Sha256().update(out).hex() : sha256) : undefined;
+    checkDigests(check, { sha256, decodedSha256 }, origin);
+  }
+  return codec ? new MemorySource(out) : new RangeSource(src, offset, size);
+};
 
 /** Decompress and unwrap archive bytes in memory: everything but touching the tree. */
-export async function prepareArchive(bytes: Uint8Array, origin: string): Promise<PreparedInMemory> {
-  return inMemory(await prepareSource(new MemorySource(bytes), origin, decodeInMemory));
+export async function prepareArchive(bytes: Uint8Array, origin: string, select: PrepareOptions = {}): Promise<PreparedInMemory> {
+  return inMemory(await prepareSource(new MemorySource(bytes), origin, decodeInMemory, undefined, select));
 }
 
 /**
@@ -198,6 +362,7 @@ export async function prepareArchives(inputs: ReadonlyArray<{ bytes: Uint8Array;
   for (const [k, s] of staged.entries()) {
     const p = s.prepared;
     finish(p, inputs[k]!.origin);
+    await detectImage(p, inputs[k]!.origin, decodeInMemory, {});
     await joinInitrdSegments(p, inputs[k]!.origin);
     out.push(inMemory(p));
   }
@@ -220,6 +385,12 @@ export function applyPrepared(tree: Tree, prepared: Prepared, opts: ArchiveOptio
     case 'cpio':
       addCpio(tree, src, o);
       return;
+    case 'image': {
+      // One set for all layers: a symlink out of the image made by a lower layer is not a way out for a higher one.
+      const riskySymlinks = new Set<Node>();
+      for (const layer of prepared.image?.layers ?? []) applyLayer(tree, layer.source, { ...o, origin: layer.what, riskySymlinks });
+      return;
+    }
     case 'rpm': {
       const owners = prepared.owners ?? new Map<string, RpmOwner>();
       const fixups: OwnerFixup[] = [];
@@ -239,8 +410,8 @@ export function applyPrepared(tree: Tree, prepared: Prepared, opts: ArchiveOptio
  * Add an archive file's bytes to the tree: compression detected by magic, .deb and .rpm
  * unwrapped (their payload decompressed too), pacman packages recognised by their .PKGINFO.
  */
-export async function addArchive(tree: Tree, bytes: Uint8Array, opts: ArchiveOptions): Promise<{ kind: ArchiveKind; codec?: Codec }> {
-  const prepared = await prepareArchive(bytes, opts.origin);
+export async function addArchive(tree: Tree, bytes: Uint8Array, opts: ArchiveOptions, select: PrepareOptions = {}): Promise<{ kind: ArchiveKind; codec?: Codec }> {
+  const prepared = await prepareArchive(bytes, opts.origin, select);
   applyPrepared(tree, prepared, opts);
   return prepared.codec ? { kind: prepared.kind, codec: prepared.codec } : { kind: prepared.kind };
 }

@@ -63,6 +63,7 @@ export class Extractor {
       .split('/')
       .filter((p) => p !== '' && p !== '.');
     this.destKey = parts.join('/');
+    this.riskySymlinks = opts.riskySymlinks ?? new Set<Node>();
   }
 
   /** Entries other than the top directory, and how many of them reached the tree (not excluded). */
@@ -79,8 +80,11 @@ export class Extractor {
     this.opts.onWarning?.(`${this.opts.origin}: ${why}; it adds nothing`);
   }
 
-  /** Symlinks this archive made whose target is absolute or contains '..'. */
-  private readonly riskySymlinks = new Set<Node>();
+  /**
+   * Symlinks this archive made whose target is absolute or contains '..' (for an image's layers:
+   * made by any layer of the image, the set is shared).
+   */
+  private readonly riskySymlinks: Set<Node>;
 
   warn(kind: string, message: string): void {
     if (this.warned.has(kind)) return;
@@ -188,6 +192,8 @@ export class Extractor {
     if (node.kind === 'symlink' && leavesItsDirectory(node.target)) this.riskySymlinks.add(node);
     const name = comps[comps.length - 1]!;
     const before = parent.entries.get(name);
+    // A layer's entry replaces what lower layers left there (a directory only merges with one).
+    if (this.opts.layer && before !== undefined && before !== node && !(before.kind === 'dir' && node.kind === 'dir')) parent.entries.delete(name);
     const placed = this.tree.addChild(parent, name, node, () => this.treePath(comps));
     // A directory or symlink replaced: cached directories may hang below it.
     if (before !== undefined && parent.entries.get(name) !== before && (before.kind === 'dir' || before.kind === 'symlink')) {
@@ -211,7 +217,7 @@ export class Extractor {
       if (node?.kind === 'symlink' && this.riskySymlinks.has(node)) {
         throw new ExtimgError(
           'EINVAL',
-          `goes through '${keyToDisplay(rel)}', a symlink to '${keyToDisplay(bytesToKey(node.target))}' made by this archive (refused, as GNU tar does: it could lead outside the target directory)`,
+          `goes through '${keyToDisplay(rel)}', a symlink to '${keyToDisplay(bytesToKey(node.target))}' made by ${this.opts.layer ? 'a layer of this image' : 'this archive'} (refused, as GNU tar does: it could lead outside the target directory)`,
           { through: keyToDisplay(rel) },
         );
       }

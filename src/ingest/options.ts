@@ -1,3 +1,5 @@
+import type { Node } from '../tree/node.js';
+
 /** How an archive is applied to the tree (tar, cpio, .deb, pacman, rpm payloads alike). */
 export interface ArchiveOptions {
   /** The input as the user named it (a file path); every message and error starts with it. */
@@ -12,6 +14,17 @@ export interface ArchiveOptions {
    * An excluded directory takes everything below it along (tar --exclude).
    */
   exclude?: (pathInArchive: string) => boolean;
+  /**
+   * A container image layer (OCI semantics, as containerd and umoci apply them): an entry
+   * replaces whatever is at its path, except that a directory merges into a directory; a
+   * symlink to a directory is replaced, not followed, when a directory arrives.
+   */
+  layer?: boolean;
+  /**
+   * Symlinks with absolute or '..' targets made by earlier parts of the same input (an image's
+   * lower layers): later entries may not go through them either. Internal to image inputs.
+   */
+  riskySymlinks?: Set<Node>;
   /** Recoverable oddities (a lone zero block, leading '/' removed, unknown entry types). */
   onWarning?: (message: string) => void;
 }

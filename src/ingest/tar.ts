@@ -69,6 +69,8 @@ export interface TarEntry {
   size: number;
   /** Regular files: the data, a view into the archive (SegmentedContent for sparse members). */
   content?: FileContent;
+  /** Regular files that are not sparse: where their `size` bytes of data start in the archive. */
+  dataOffset?: number;
   devmajor: number;
   devminor: number;
   xattrs: Map<string, Uint8Array>;
@@ -227,6 +229,7 @@ export function* readTar(input: Uint8Array | ByteSource, origin: string, onWarni
       } else {
         entry.size = size;
         entry.content = rangeContent(src, dataStart, size);
+        entry.dataOffset = dataStart;
       }
     } else {
       entry.size = 0;

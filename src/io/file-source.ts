@@ -35,6 +35,27 @@ export class FileSource {
     return new FileSource(fd, fs.fstatSync(fd).size, path);
   }
 
+  /**
+   * A regular file as a source, or undefined when there is none at `path` (or it is a directory).
+   * `keep` receives the source (to close it with the others).
+   */
+  static openIfExists(path: string, keep: (s: FileSource) => FileSource): FileSource | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw new ExtimgError('EIO', `${path}: cannot open (${code ?? 'error'})`, { path });
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+    return keep(new FileSource(fd, st.size, path));
+  }
+
   bytes(offset: number, length: number): Uint8Array {
     const n = Math.max(0, Math.min(length, this.size - offset));
     if (n === 0) return new Uint8Array(0);
