@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
+import { formatBytes } from '../src/cli/progress.js';
 import { run as runCli } from '../src/cli/run.js';
 import { ExtimgError } from '../src/errors.js';
 import { ArchiveFiles } from '../src/ingest/archive-file.js';
@@ -224,6 +225,26 @@ describe("'-' reads an archive from standard input", () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(run('debugfs', ['-R', 'cat /opt/x/etc/motd', img]).toString()).toBe('hello\n');
+  });
+
+  it('on a terminal, a progress line counts input bytes read (of the total for files), cleared before the summary', async (ctx) => {
+    requireJudge(ctx, missingTools(['tar', 'xz']), 'progress test');
+    const file = compressed('xz');
+    let err = '';
+    const term = new CliContext({ write: () => true }, { isTTY: true, write: (s: string) => ((err += s), true) }, {});
+    expect(await runCli(['build', '-o', join(work.dir, 'progress.img'), file], term)).toBe(0);
+    const size = formatBytes(fs.statSync(file).size);
+    expect(err).toContain(`\r\x1b[Kextimg: reading inputs 100% (${size} of ${size})`);
+    // The summary starts on a clean line.
+    expect(err).toMatch(/\r\x1b\[K[^\r]*progress\.img: ext3, /);
+    err = '';
+    const piped = new CliContext({ write: () => true }, { isTTY: true, write: (s: string) => ((err += s), true) }, {}, async function* () {
+      yield readBytes(file);
+    });
+    expect(await runCli(['build', '-o', join(work.dir, 'progress2.img'), '-'], piped)).toBe(0);
+    // Standard input has no total: the bytes so far.
+    expect(err).toContain(`\r\x1b[Kextimg: reading inputs ${size}`);
+    expect(err).not.toContain('%');
   });
 
   it('refuses - twice, and says what an empty or unknown stdin is', async () => {
