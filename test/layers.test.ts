@@ -111,7 +111,6 @@ const NODE_ADAPTERS: { file: string | RegExp; modules: '*' | string[]; why: stri
   { file: 'src/compress/zstd.ts', modules: ['node:zlib'], why: 'zstd through node:zlib where Node has it (DESIGN.md)' },
   { file: 'src/compress/encode.ts', modules: ['node:zlib', 'node:os'], why: 'gzip and zstd encoders through node:zlib; zstd worker count' },
   { file: 'src/compress/crc.ts', modules: ['node:zlib'], why: "node:zlib's crc32 when present; a table fallback otherwise" },
-  { file: 'src/compress/xz.ts', modules: ['node:crypto'], why: "xz's SHA-256 check (debt: no pure-TS fallback yet)" },
   { file: 'src/compress/stream.ts', modules: ['node:stream', 'node:zlib'], why: "streaming gzip and zstd through node:zlib's stream decoders (DESIGN.md)" },
 ];
 

@@ -4,7 +4,7 @@
  * at the index, stream padding in 4-byte zero groups between and after streams. Every CRC and
  * every index record is checked, as xz does.
  */
-import { createHash } from 'node:crypto';
+import { Sha256 } from './sha256.js';
 import { crc32, crc64 } from './crc.js';
 import { DecodeError, fromDecodeError, u32le } from './fail.js';
 import { type DecoderGenerator, type InputBuffer, more, need, PushDecoder } from './input.js';
@@ -196,9 +196,9 @@ function* decodeStream(input: InputBuffer, win: Window, emit: (bytes: Uint8Array
 class Check {
   private c32 = 0;
   private c64: [number, number] = [0, 0];
-  private sha: ReturnType<typeof createHash> | undefined;
+  private sha: Sha256 | undefined;
   constructor(private readonly type: number) {
-    if (type === CHECK_SHA256) this.sha = createHash('sha256');
+    if (type === CHECK_SHA256) this.sha = new Sha256();
   }
   update(b: Uint8Array): void {
     if (this.type === CHECK_CRC32) this.c32 = crc32(b, 0, b.length, this.c32);
