@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
 import { formatBytes } from '../src/cli/progress.js';
@@ -126,7 +127,7 @@ describe('archive files read as streams (ArchiveFiles)', () => {
     }
   });
 
-  it('on the worker threads of the built package: the same trees, spools handed over open', async (ctx) => {
+  it('on the worker threads of the built package: the same trees, one spool file per worker', async (ctx) => {
     requireJudge(ctx, missingTools(['tar', 'xz', 'zstd', 'dpkg-deb']), 'worker stream test');
     const { ArchiveFiles: Built } = (await import(join(DIST, 'ingest', 'archive-file.js'))) as { ArchiveFiles: ArchiveFilesClass };
     const { applyPrepared: applyBuilt } = (await import(join(DIST, 'ingest', 'archive.js'))) as { applyPrepared: typeof applyPrepared };
@@ -149,7 +150,42 @@ describe('archive files read as streams (ArchiveFiles)', () => {
         applyBuilt(t, prepared[i]!, { origin: f });
         expect(manifestFromTree(t as unknown as Tree), f).toEqual(manifestFromTree(await inMemory(f)));
       }
-      expect(openSpools().length).toBe(inputs.length);
+      // One spool file per worker, filled job after job: descriptors do not grow with inputs.
+      expect(openSpools().length).toBeGreaterThan(0);
+      expect(openSpools().length).toBeLessThanOrEqual(2);
+    } finally {
+      await files.close();
+    }
+    expect(openSpools()).toEqual([]);
+  });
+
+  it('a thousand compressed inputs hold a few descriptors: inputs closed once decoded, spools shared', async () => {
+    const { ArchiveFiles: Built } = (await import(join(DIST, 'ingest', 'archive-file.js'))) as { ArchiveFiles: ArchiveFilesClass };
+    const dir = join(work.dir, 'many');
+    fs.mkdirSync(dir);
+    const inputs = Array.from({ length: 1000 }, (_, i) => {
+      const f = join(dir, `p${i}.tar.gz`);
+      fs.writeFileSync(f, gzipSync(tar(member({ name: `d/f${i}`, size: 10 }, `file ${String(i).padStart(5)}`))));
+      return f;
+    });
+    const openInputs = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    }).length;
+    const files = new Built({ spoolDir: work.dir, workers: 2, memoryBudget: 0 });
+    try {
+      const prepared = await Promise.all(inputs.map((f) => files.prepareFile(f)));
+      expect(openInputs()).toBe(0);
+      expect(openSpools().length).toBeLessThanOrEqual(2);
+      const t = new Tree({ time: T0 });
+      for (const [i, p] of prepared.entries()) applyPrepared(t, p, { origin: inputs[i]! });
+      const f = t.get('d/f999') as FileNode;
+      const got = new Uint8Array(f.content.size);
+      f.content.open().read(0, got);
+      expect(new TextDecoder().decode(got)).toBe('file   999');
     } finally {
       await files.close();
     }

@@ -200,7 +200,11 @@ export async function prepareInputs(
   const { ArchiveFiles } = await import('../ingest/archive-file.js');
   const onInput = o.onInput;
   let total: number | undefined = 0;
-  for (const k of idx) total = inputs[k]!.kind === 'archive' && total !== undefined ? total + fileSize(inputs[k]!.source) : undefined;
+  for (const k of idx) {
+    const input = inputs[k]!;
+    if (total === undefined || input.kind === 'stdin') total = undefined;
+    else total += input.kind === 'image-dir' ? blobsSize(input.source) : fileSize(input.source);
+  }
   let done = 0;
   const files = new ArchiveFiles({ spoolDir: o.spoolDir, ...(onInput ? { onInput: (n: number) => onInput((done += n), total) } : {}) });
   const results = await Promise.allSettled(
@@ -235,6 +239,17 @@ function fileSize(p: string): number {
   } catch {
     return 0;
   }
+}
+
+/** The bytes of an OCI layout's blobs (what reading it reads, near enough, for progress). */
+function blobsSize(dir: string): number {
+  let n = 0;
+  try {
+    for (const name of fs.readdirSync(`${dir}/blobs/sha256`)) n += fileSize(`${dir}/blobs/sha256/${name}`);
+  } catch {
+    // No blobs folder: the layout is refused when it is read.
+  }
+  return n;
 }
 
 async function* noInput(): AsyncGenerator<Uint8Array> {

@@ -14,7 +14,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { ExtimgError, type ErrorCode } from '../errors.js';
-import { anonymousFile, closeQuietly } from '../io/spool.js';
+import { anonymousFile } from '../io/spool.js';
 import { cores, startWorker } from '../io/threads.js';
 import { decodeRange, type RangeJob, type RangeResult } from './decode-range.js';
 import { describe } from './fail.js';
@@ -77,7 +77,9 @@ export class DecodePool {
   private readonly url: URL | undefined;
   private readonly size: number;
   private readonly queue: Waiting[] = [];
-  private readonly busy = new Map<Slot, Waiting & { granted: number; spoolFd?: number | undefined }>();
+  private readonly busy = new Map<Slot, Waiting & { granted: number }>();
+  /** Each slot's spool file and where its next job starts writing. Not closed by the pool: the spools are the caller's once returned. */
+  private readonly spools = new Map<Slot, { fd: number; end: number }>();
   private readonly idle: Worker[] = [];
   private readonly workers: Worker[] = [];
   private nextId = 0;
@@ -130,18 +132,27 @@ export class DecodePool {
       // RSS (measured: 64 MiB kept, +125 MB); the page cache serves the spool as well.
       const granted = slot === INLINE ? this.budget.reserve(q.job.spool.memoryLimit) : 0;
       const job: RangeJob = { ...q.job, spool: { ...q.job.spool, memoryLimit: granted } };
-      if (slot !== INLINE && job.codec) {
-        // The spool file opened here: descriptors a worker opens close when it ends.
-        try {
-          job.spool.fd = anonymousFile(job.spool.dir, job.origin);
-        } catch (e) {
-          this.budget.settle(granted, 0);
-          this.idle.push(slot);
-          q.reject(e);
-          continue;
+      // A job in this thread that may keep its output in memory makes a spool file only if it
+      // spills (rare: it is granted up to its own limit).
+      if (job.codec && !(slot === INLINE && granted > 0)) {
+        // The slot's spool file, opened here (descriptors a worker opens close when it ends);
+        // its jobs fill it one after another.
+        let file = this.spools.get(slot);
+        if (!file) {
+          try {
+            file = { fd: anonymousFile(job.spool.dir, job.origin), end: 0 };
+          } catch (e) {
+            this.budget.settle(granted, 0);
+            if (slot !== INLINE) this.idle.push(slot);
+            q.reject(e);
+            continue;
+          }
+          this.spools.set(slot, file);
         }
+        job.spool.fd = file.fd;
+        job.spool.at = file.end;
       }
-      this.busy.set(slot, { ...q, granted, spoolFd: job.spool.fd });
+      this.busy.set(slot, { ...q, granted });
       if (slot === INLINE) {
         decodeRange(job, q.onInput).then(
           (r) => this.done(INLINE, r),
@@ -159,8 +170,8 @@ export class DecodePool {
     this.busy.delete(slot);
     const s = result.spooled;
     this.budget.settle(q.granted, s?.kind === 'memory' ? s.held : 0);
-    // The spool file made ahead was not needed.
-    if (q.spoolFd !== undefined && (s === undefined || s.kind === 'memory' || s.fd !== q.spoolFd)) closeQuietly(q.spoolFd);
+    const file = this.spools.get(slot);
+    if (file && s?.kind === 'file' && s.fd === file.fd) file.end = s.offset + s.size;
     if (slot !== INLINE) {
       this.inWorkers++;
       this.idle.push(slot);
@@ -174,7 +185,6 @@ export class DecodePool {
     this.busy.delete(slot);
     if (q) {
       this.budget.settle(q.granted, 0);
-      if (q.spoolFd !== undefined) closeQuietly(q.spoolFd);
       q.reject(e);
     }
     if (!this.closed) this.dispatch();
@@ -214,6 +224,14 @@ export class DecodePool {
       if (!this.closed) crashed(`exited with code ${code}`);
     });
     return w;
+  }
+
+  /**
+   * The spool files the pool made (the caller closes them when done with the bytes in them; a
+   * spool that received nothing is closed by closeUnusedSpools).
+   */
+  spoolFiles(): number[] {
+    return [...this.spools.values()].map((f) => f.fd);
   }
 
   /** Stop the workers (jobs still waiting are refused). */

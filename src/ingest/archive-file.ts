@@ -15,7 +15,7 @@ import { decodeToSpool, type RangeJob } from '../compress/decode-range.js';
 import { Sha256 } from '../compress/sha256.js';
 import { DETECT_BYTES, detectCodec } from '../compress/detect.js';
 import { FileSource } from '../io/file-source.js';
-import { SpoolWriter, type Spooled } from '../io/spool.js';
+import { closeQuietly, SpoolWriter, type Spooled } from '../io/spool.js';
 import { checkDigests, prepareImage, prepareSource, type DecodeRange, type Prepared, type PrepareOptions } from './archive.js';
 import type { ImageFiles } from './oci.js';
 import { memorySource, RangeSource, type ByteSource } from './source.js';
@@ -44,6 +44,8 @@ export class ArchiveFiles {
   private readonly budget: MemoryBudget;
   private readonly perArchive: number;
   private readonly sources: FileSource[] = [];
+  /** Spool files (shared by the sources over them): closed by close(). */
+  private readonly spoolFds = new Set<number>();
 
   constructor(private readonly options: ArchiveFilesOptions) {
     this.budget = new MemoryBudget(options.memoryBudget ?? DEFAULT_BUDGET);
@@ -59,9 +61,18 @@ export class ArchiveFiles {
   /** Open an archive file and prepare it (decompressed and unwrapped; the tree is not touched). */
   async prepareFile(path: string, origin: string = path, select: PrepareOptions = {}): Promise<Prepared> {
     const src = this.track(FileSource.openFile(path));
-    // Uncompressed inputs are read in place: count them as read when they are parsed.
-    const p = await prepareSource(src, origin, this.decode, undefined, select);
-    if (p.source === src || (p.source instanceof RangeSource && p.source.source === src)) this.options.onInput?.(src.size);
+    // Progress: what decode and hash jobs read as they go; the rest (parts read in place) at the end.
+    let counted = 0;
+    const report = (n: number): void => {
+      counted += n;
+      this.options.onInput?.(n);
+    };
+    const p = await prepareSource(src, origin, this.decoder(report), undefined, select);
+    if (counted < src.size) this.options.onInput?.(src.size - counted);
+    const sources = p.image ? p.image.layers.map((l) => l.source) : [p.source!];
+    // Decoded into spools: the input is not needed any more (a build of thousands of packages
+    // must not hold a descriptor for each). Read in place: it stays open until close().
+    if (!sources.some((s) => locate(s, 0).source === src)) src.close();
     return p;
   }
 
@@ -121,7 +132,7 @@ export class ArchiveFiles {
         return opened.get(rel);
       },
     };
-    const image = await prepareImage(files, 'oci-layout', origin, this.decode, select);
+    const image = await prepareImage(files, 'oci-layout', origin, this.decoder(this.options.onInput), select);
     return { kind: 'image', format: 'tar', image };
   }
 
@@ -131,6 +142,7 @@ export class ArchiveFiles {
    */
   async stopWorkers(): Promise<void> {
     await this.pool.close();
+    for (const fd of this.pool.spoolFiles()) this.spoolFds.add(fd);
     this.pool = new DecodePool({ budget: this.budget, workers: 0 });
   }
 
@@ -138,15 +150,22 @@ export class ArchiveFiles {
   async close(): Promise<void> {
     for (const s of this.sources.splice(0)) s.close();
     await this.pool.close();
+    for (const fd of this.pool.spoolFiles()) this.spoolFds.add(fd);
+    for (const fd of this.spoolFds) closeQuietly(fd);
+    this.spoolFds.clear();
   }
 
-  private readonly decode: DecodeRange = async (codec, src, offset, size, origin, check) => {
+  /** Decoding without progress (streams count their bytes as they arrive). */
+  private readonly decode: DecodeRange = (codec, src, offset, size, origin, check) => this.decoder(undefined)(codec, src, offset, size, origin, check);
+
+  /** How this build decodes a range: on the pool for files and spools, here for memory. `report` hears bytes read. */
+  private decoder = (report: ((bytes: number) => void) | undefined): DecodeRange => async (codec, src, offset, size, origin, check) => {
     const digests = check ? { input: check.sha256 !== undefined, output: check.decodedSha256 !== undefined } : undefined;
     const at = locate(src, offset);
     if (at.source instanceof FileSource && (codec || digests)) {
       const job: RangeJob = { fd: at.source.fd, offset: at.offset, size, codec, origin, spool: this.spoolOptions(this.perArchive) };
       if (digests) job.digests = digests;
-      const r = await this.pool.submit(job, codec ? this.options.onInput : undefined);
+      const r = await this.pool.submit(job, report);
       const out = r.spooled ? this.sourceOf(r.spooled, origin) : new RangeSource(src, offset, size);
       try {
         // Without a codec the input is the decoded bytes too.
@@ -182,8 +201,15 @@ export class ArchiveFiles {
     return { dir: this.options.spoolDir, memoryLimit };
   }
 
+  /**
+   * Spooled bytes as a source. Spool files are shared (the decode pool fills one per worker,
+   * job after job): the source is a range of the file, which this class closes at the end.
+   */
   private sourceOf(s: Spooled, origin: string): ByteSource {
-    return s.kind === 'memory' ? memorySource(s.chunks) : this.track(new FileSource(s.fd, s.size, `${origin} (spooled)`));
+    if (s.kind === 'memory') return memorySource(s.chunks);
+    this.spoolFds.add(s.fd);
+    const file = this.track(new FileSource(s.fd, s.offset + s.size, `${origin} (spooled)`, false));
+    return s.offset === 0 ? file : new RangeSource(file, s.offset, s.size);
   }
 
   private track(s: FileSource): FileSource {

@@ -18,7 +18,8 @@ export interface ByteSource {
   /** Fill `into` with the bytes at `position` (throws past the end). */
   read(position: number, into: Uint8Array): void;
   /** The first offset at or after `from` whose byte is not zero, or -1. */
-  firstNonZero(from: number): number;
+  /** The first offset in [from, end) (end: the size by default) whose byte is not zero, or -1. */
+  firstNonZero(from: number, end?: number): number;
 }
 
 /** An archive in memory (the library's addArchive(bytes), small inputs, tests). */
@@ -34,8 +35,9 @@ export class MemorySource implements ByteSource {
     if (position < 0 || position + into.length > this.size) throw new RangeError('read past the end of the archive');
     into.set(this.data.subarray(position, position + into.length));
   }
-  firstNonZero(from: number): number {
-    return firstNonZero(this.data, from);
+  firstNonZero(from: number, end = this.size): number {
+    const at = firstNonZero(end >= this.size ? this.data : this.data.subarray(0, end), from);
+    return at;
   }
 }
 
@@ -90,11 +92,13 @@ export class ChunkedSource implements ByteSource {
       i++;
     }
   }
-  firstNonZero(from: number): number {
-    if (from >= this.size) return -1;
-    for (let i = this.find(Math.max(0, from)); i < this.chunks.length; i++) {
+  firstNonZero(from: number, end = this.size): number {
+    const stop = Math.min(end, this.size);
+    if (from >= stop) return -1;
+    for (let i = this.find(Math.max(0, from)); i < this.chunks.length && this.starts[i]! < stop; i++) {
       const start = this.starts[i]!;
-      const at = firstNonZero(this.chunks[i]!, Math.max(0, from - start));
+      const chunk = this.chunks[i]!;
+      const at = firstNonZero(start + chunk.length > stop ? chunk.subarray(0, stop - start) : chunk, Math.max(0, from - start));
       if (at >= 0) return start + at;
     }
     return -1;
@@ -183,9 +187,9 @@ export class RangeSource implements ByteSource {
     if (position < 0 || position + into.length > this.size) throw new RangeError('read past the end of the archive');
     this.source.read(this.offset + position, into);
   }
-  firstNonZero(from: number): number {
-    const at = this.source.firstNonZero(this.offset + from);
-    return at < 0 || at >= this.offset + this.size ? -1 : at - this.offset;
+  firstNonZero(from: number, end = this.size): number {
+    const at = this.source.firstNonZero(this.offset + from, this.offset + Math.min(end, this.size));
+    return at < 0 ? -1 : at - this.offset;
   }
 }
 

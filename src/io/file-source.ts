@@ -20,6 +20,8 @@ export class FileSource {
     readonly size: number,
     /** The file as messages name it. */
     readonly origin: string,
+    /** close() closes the descriptor (false: a view of a descriptor someone else closes, as a part of a shared spool file). */
+    private readonly ownsFd = true,
   ) {
     FileSource.open.add(this);
   }
@@ -90,10 +92,11 @@ export class FileSource {
     }
   }
 
-  firstNonZero(from: number): number {
-    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, this.size - from)));
-    for (let at = from; at < this.size; at += chunk.length) {
-      const part = chunk.subarray(0, Math.min(chunk.length, this.size - at));
+  firstNonZero(from: number, end = this.size): number {
+    const stop = Math.min(end, this.size);
+    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, stop - from)));
+    for (let at = from; at < stop; at += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, stop - at));
       this.read(at, part);
       for (let i = 0; i < part.length; i++) if (part[i] !== 0) return at + i;
     }
@@ -102,7 +105,7 @@ export class FileSource {
 
   close(): void {
     if (FileSource.window?.owner === this) FileSource.window = undefined;
-    if (!FileSource.open.delete(this)) return;
+    if (!FileSource.open.delete(this) || !this.ownsFd) return;
     try {
       fs.closeSync(this.fd);
     } catch {

@@ -16,17 +16,20 @@ export interface SpoolOptions {
   /** Bytes kept in memory before spilling to the file. */
   memoryLimit: number;
   /**
-   * A spool file made ahead (anonymousFile) to spill into: a worker thread's own descriptors
-   * are closed when the worker ends, so the pool opens spool files in the main thread.
+   * A spool file made ahead (anonymousFile) to spill into, from byte `at` on: the decode pool
+   * gives each worker one file that its jobs fill one after another (a build of thousands of
+   * packages holds a few descriptors, not thousands), opened in the main thread (a worker's
+   * own descriptors close when it ends).
    */
   fd?: number;
+  at?: number;
 }
 
-/** Where spooled bytes are: memory blocks (in order), or a spool file's open descriptor. */
+/** Where spooled bytes are: memory blocks (in order), or `size` bytes at `offset` of a spool file. */
 export type Spooled =
   /** `held`: the bytes of memory the chunks' buffers take (the last block is not trimmed). */
   | { kind: 'memory'; chunks: Uint8Array[]; size: number; held: number }
-  | { kind: 'file'; fd: number; size: number };
+  | { kind: 'file'; fd: number; offset: number; size: number };
 
 let counter = 0;
 
@@ -80,6 +83,8 @@ export class SpoolWriter {
   private memLen = 0;
   private fd = -1;
   private fileSize = 0;
+  /** Where in the spool file this writer's bytes start. */
+  private base = 0;
   private batch: Uint8Array | undefined;
   private batchLen = 0;
 
@@ -98,6 +103,7 @@ export class SpoolWriter {
       }
       // Past the memory limit: from now on everything goes to the file.
       this.fd = this.options.fd ?? anonymousFile(this.options.dir, this.origin);
+      this.base = this.options.fd !== undefined ? (this.options.at ?? 0) : 0;
       this.batch = takeBatch();
       for (const [i, b] of this.blocks.entries()) this.append(i === this.blocks.length - 1 ? b.subarray(0, this.lastLen) : b);
       this.blocks = [];
@@ -160,7 +166,7 @@ export class SpoolWriter {
     let done = 0;
     while (done < bytes.length) {
       try {
-        done += fs.writeSync(this.fd, bytes, done, bytes.length - done, this.fileSize + done);
+        done += fs.writeSync(this.fd, bytes, done, bytes.length - done, this.base + this.fileSize + done);
       } catch (e) {
         const code = (e as { code?: string }).code ?? 'error';
         throw new ExtimgError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', `${this.origin}: cannot spool the decompressed archive to ${this.options.dir} (${code})`, {
@@ -185,7 +191,7 @@ export class SpoolWriter {
     this.flush();
     returnBatch(this.batch);
     this.batch = undefined;
-    return { kind: 'file', fd: this.fd, size: this.fileSize };
+    return { kind: 'file', fd: this.fd, offset: this.base, size: this.fileSize };
   }
 
   /** Give up (an error): close the spool file, if this writer made one. */
