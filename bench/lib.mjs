@@ -30,7 +30,7 @@ export function runSync(cmd, args, { allowFail = false, cwd } = {}) {
  * Run a command and measure wall seconds, CPU seconds and peak RSS: through GNU time when
  * `gnuTime` (default), else by polling /proc/PID/status VmHWM and /proc/PID/stat every 10 ms.
  */
-export function measure(cmd, args, { gnuTime = true, cwd, workDir } = {}) {
+export function measure(cmd, args, { gnuTime = true, cwd, workDir, env, timeoutSeconds } = {}) {
   return new Promise((resolve, reject) => {
     const timeFile = path.join(workDir ?? os.tmpdir(), `.extimg-bench-time-${process.pid}.txt`);
     let child;
@@ -40,9 +40,9 @@ export function measure(cmd, args, { gnuTime = true, cwd, workDir } = {}) {
     const t0 = process.hrtime.bigint();
     if (gnuTime) {
       fs.rmSync(timeFile, { force: true });
-      child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+      child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd, env, detached: timeoutSeconds !== undefined });
     } else {
-      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd, env, detached: timeoutSeconds !== undefined });
       const status = `/proc/${child.pid}/status`;
       const stat = `/proc/${child.pid}/stat`;
       const tick = 100; // USER_HZ on Linux
@@ -58,12 +58,28 @@ export function measure(cmd, args, { gnuTime = true, cwd, workDir } = {}) {
     }
     let stdout = '';
     let stderr = '';
+    // A run that exceeds the timeout is killed (its whole process group: GNU time's child too)
+    // and reported with timedOut, not as a failure.
+    let timedOut = false;
+    const timer =
+      timeoutSeconds === undefined
+        ? null
+        : setTimeout(() => {
+            timedOut = true;
+            try {
+              process.kill(-child.pid, 'SIGKILL'); // the group this child leads (detached below)
+            } catch {
+              child.kill('SIGKILL');
+            }
+          }, timeoutSeconds * 1000);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       if (poll) clearInterval(poll);
+      if (timer) clearTimeout(timer);
+      if (timedOut) return resolve({ seconds, cpu: NaN, rssMB: NaN, code: 124, timedOut: true, stdout, stderr });
       if (gnuTime) {
         // GNU time puts "Command exited with non-zero status N" before the format line.
         const lines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');

@@ -105,7 +105,12 @@ export interface Allocator {
  * Place a file's data and indirect blocks, each indirect block just before the first data block
  * it maps (as the kernel's ext2 allocator does), so a file reads front to back.
  */
-export function buildBlockMap(runs: readonly LogicalRun[], apb: number, alloc: Allocator): BlockMap {
+export function buildBlockMap(
+  runs: readonly LogicalRun[],
+  apb: number,
+  alloc: Allocator,
+  newPointers: () => Uint32Array = () => new Uint32Array(apb),
+): BlockMap {
   const iBlock = new Uint32Array(EXT2_N_BLOCKS);
   const indirect: IndirectBlock[] = [];
   const data: PlacedRun[] = [];
@@ -116,7 +121,7 @@ export function buildBlockMap(runs: readonly LogicalRun[], apb: number, alloc: A
 
   const newIndirect = (): IndirectBlock => {
     const { start } = alloc.allocate(1);
-    const blk: IndirectBlock = { physical: start, pointers: new Uint32Array(apb) };
+    const blk: IndirectBlock = { physical: start, pointers: newPointers() };
     indirect.push(blk);
     total++;
     return blk;
@@ -199,5 +204,6 @@ export function buildBlockMap(runs: readonly LogicalRun[], apb: number, alloc: A
       l += got.count;
     }
   }
-  return { iBlock, indirect, data, totalBlocks: total };
+  // Exact-size arrays (push leaves room for 16 more): a Mapping lives until its inode is written.
+  return { iBlock, indirect: indirect.slice(), data: data.slice(), totalBlocks: total };
 }

@@ -35,7 +35,11 @@ export function extentsPerBlock(blockSize: number): number {
 }
 
 /** Extents for placed data runs: each run cut into pieces of at most EXT_INIT_MAX_LEN blocks. */
-export function extentsOf(data: readonly PlacedRun[]): Extent[] {
+export function extentsOf(data: readonly PlacedRun[]): readonly Extent[] {
+  // Mostly every run is short enough: the runs are the extents (same fields), no copies.
+  let split = false;
+  for (const r of data) if (r.count > EXT_INIT_MAX_LEN) split = true;
+  if (!split) return data;
   const out: Extent[] = [];
   for (const r of data) {
     for (let i = 0; i < r.count; i += EXT_INIT_MAX_LEN) {
@@ -89,7 +93,7 @@ export function buildExtentTree(extents: readonly Extent[], blockSize: number, a
   const blocks: ExtentTree['blocks'] = [];
   if (extents.length <= EXT_ROOT_ENTRIES) {
     writeHeader(iBlock, extents.length, EXT_ROOT_ENTRIES, 0);
-    extents.forEach((e, i) => writeExtent(iBlock, EXTENT_HEADER.size + i * EXTENT.size, e));
+    for (let i = 0; i < extents.length; i++) writeExtent(iBlock, EXTENT_HEADER.size + i * EXTENT.size, extents[i]!);
     return { iBlock, blocks, depth: 0 };
   }
   // Leaves.
@@ -142,27 +146,38 @@ const EI_BLOCK = EXTENT_IDX.off.ei_block;
 const EI_LEAF_LO = EXTENT_IDX.off.ei_leaf_lo;
 const EI_LEAF_HI = EXTENT_IDX.off.ei_leaf_hi;
 
+// Little-endian stores byte by byte: no DataView per call, and no `.buffer` on the 60-byte
+// i_block (V8 keeps typed arrays that small inside its heap and must move them out for that).
+function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+}
+
+function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
+}
+
 function writeHeader(b: Uint8Array, entries: number, max: number, depth: number): void {
-  const dv = view(b);
-  dv.setUint16(EH_MAGIC, EXT4_EXT_MAGIC, true);
-  dv.setUint16(EH_ENTRIES, entries, true);
-  dv.setUint16(EH_MAX, max, true);
-  dv.setUint16(EH_DEPTH, depth, true);
+  put16(b, EH_MAGIC, EXT4_EXT_MAGIC);
+  put16(b, EH_ENTRIES, entries);
+  put16(b, EH_MAX, max);
+  put16(b, EH_DEPTH, depth);
 }
 
 function writeExtent(b: Uint8Array, at: number, e: Extent): void {
-  const dv = view(b);
-  dv.setUint32(at + EE_BLOCK, e.logical, true);
-  dv.setUint16(at + EE_LEN, e.count, true);
-  dv.setUint16(at + EE_START_HI, Math.floor(e.physical / 0x100000000), true);
-  dv.setUint32(at + EE_START_LO, e.physical >>> 0, true);
+  put32(b, at + EE_BLOCK, e.logical);
+  put16(b, at + EE_LEN, e.count);
+  put16(b, at + EE_START_HI, Math.floor(e.physical / 0x100000000));
+  put32(b, at + EE_START_LO, e.physical >>> 0);
 }
 
 function writeIndex(b: Uint8Array, at: number, n: Node): void {
-  const dv = view(b);
-  dv.setUint32(at + EI_BLOCK, n.first, true);
-  dv.setUint32(at + EI_LEAF_LO, n.physical >>> 0, true);
-  dv.setUint16(at + EI_LEAF_HI, Math.floor(n.physical / 0x100000000), true);
+  put32(b, at + EI_BLOCK, n.first);
+  put32(b, at + EI_LEAF_LO, n.physical >>> 0);
+  put16(b, at + EI_LEAF_HI, Math.floor(n.physical / 0x100000000));
 }
 
 /** Read a tree back (i_block and a block reader): the extents in logical order. For tests and the reader. */

@@ -31,13 +31,34 @@ export interface BlockMapper {
 
 /** ext2/ext3 block maps: 12 direct, then single, double and triple indirect blocks. */
 export function indirectMapper(blockSize: number): BlockMapper {
+  const apb = blockSize / 4;
+  // Indirect blocks' pointer arrays are cut from shared slabs: one ArrayBuffer per 64 blocks
+  // instead of one per block (1 KiB blocks: ~2,000 of them for a Debian base system).
+  const SLAB_BLOCKS = 64;
+  let slab = new Uint32Array(0);
+  let used = 0;
+  const newPointers = (): Uint32Array => {
+    if (used === slab.length) {
+      slab = new Uint32Array(SLAB_BLOCKS * apb);
+      used = 0;
+    }
+    used += apb;
+    return slab.subarray(used - apb, used);
+  };
   return {
     kind: 'indirect',
     map(runs, alloc) {
-      const m = buildBlockMap(runs, blockSize / 4, alloc);
+      const m = buildBlockMap(runs, apb, alloc, newPointers);
+      // Little-endian by byte stores (a DataView would need the 60-byte array's .buffer, which
+      // makes V8 move it out of its heap).
       const iBlock = new Uint8Array(60);
-      const dv = new DataView(iBlock.buffer);
-      for (let i = 0; i < 15; i++) dv.setUint32(i * 4, m.iBlock[i]!, true);
+      for (let i = 0; i < 15; i++) {
+        const v = m.iBlock[i]!;
+        iBlock[i * 4] = v;
+        iBlock[i * 4 + 1] = v >>> 8;
+        iBlock[i * 4 + 2] = v >>> 16;
+        iBlock[i * 4 + 3] = v >>> 24;
+      }
       return { iBlock, data: m.data, indirect: m.indirect, blocks: m.totalBlocks };
     },
   };
@@ -63,7 +84,8 @@ export function extentMapper(blockSize: number): BlockMapper {
         }
       }
       const tree = buildExtentTree(extentsOf(data), blockSize, alloc, where);
-      return { iBlock: tree.iBlock, data, tree: tree.blocks, blocks: count + tree.blocks.length };
+      // Exact-size arrays (push leaves room for 16 more): a Mapping lives until its inode is written.
+      return { iBlock: tree.iBlock, data: data.slice(), tree: tree.blocks.slice(), blocks: count + tree.blocks.length };
     },
   };
 }

@@ -55,8 +55,8 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
   // Depth first, parents before children, names in byte order (stable output whatever the
   // host filesystem's readdir order is). An explicit stack: host trees can be deep. Each level
   // keeps its tree directory, so no path is resolved again from the root.
-  const stack: Array<{ host: Buffer; dest: Buffer; dir: DirNode; rel: string }> = [
-    { host: trimTrailingSlashes(Buffer.from(hostDir)), dest: destBytes, dir: topDir, rel: '' },
+  const stack: Array<{ host: HostPath; dest: Buffer; dir: DirNode; rel: string }> = [
+    { host: trimTrailingSlashesText(hostDir), dest: destBytes, dir: topDir, rel: '' },
   ];
   const exclude = options.exclude;
   let seen = 0;
@@ -64,22 +64,23 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
   const mountPoints: string[] = [];
   while (stack.length) {
     const dir = stack.pop()!;
-    let names: Buffer[];
+    // Names read as latin1 are the tree's byte-string keys (one char per byte, any bytes kept),
+    // and the default sort orders them by byte: no Buffer per name, no comparator calls.
+    let keys: string[];
     try {
-      names = fs.readdirSync(dir.host, { encoding: 'buffer' });
+      keys = fs.readdirSync(dir.host, { encoding: 'latin1' });
     } catch (e) {
       throw hostError(dir.host, e);
     }
-    names.sort(Buffer.compare);
-    const subdirs: Array<{ host: Buffer; dest: Buffer; dir: DirNode; rel: string }> = [];
-    for (const name of names) {
+    keys.sort();
+    const subdirs: Array<{ host: HostPath; dest: Buffer; dir: DirNode; rel: string }> = [];
+    for (const key of keys) {
       seen++;
-      const rel = exclude ? (dir.rel ? `${dir.rel}/${name.toString('utf8')}` : name.toString('utf8')) : '';
+      const rel = exclude ? (dir.rel ? `${dir.rel}/${utf8Of(key)}` : utf8Of(key)) : '';
       if (exclude && exclude(rel)) continue;
       placedCount++;
-      const host = join(dir.host, name);
-      const dest = (): Buffer => Buffer.concat([dir.dest, SLASH, name]);
-      const key = name.toString('latin1'); // the tree's byte-string key: one char per byte
+      const host = childPath(dir.host, key);
+      const dest = (): Buffer => Buffer.concat([dir.dest, SLASH, Buffer.from(key, 'latin1')]);
       let st: fs.BigIntStats;
       try {
         st = fs.lstatSync(host, { bigint: true });
@@ -93,7 +94,11 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         linkKey = `${st.dev}:${st.ino}`;
         const first = links.get(linkKey);
         if (first) {
-          inTree(host, () => tree.addChild(dir.dir, key, first, dest));
+          try {
+            tree.addChild(dir.dir, key, first, dest);
+          } catch (e) {
+            throw inTreeError(host, e);
+          }
           continue;
         }
       }
@@ -123,7 +128,12 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         options.onWarning?.(`${display(host)}: skipped: unknown file type (mode ${(Number(st.mode) >>> 12).toString(8)}xxxx)`);
         continue;
       }
-      const placed = inTree(host, () => tree.addChild(dir.dir, key, node, dest));
+      let placed: Node;
+      try {
+        placed = tree.addChild(dir.dir, key, node, dest);
+      } catch (e) {
+        throw inTreeError(host, e);
+      }
       if (placed.kind === 'dir') {
         if (options.oneFileSystem && st.dev !== top.dev) mountPoints.push(display(host));
         else subdirs.push({ host, dest: dest(), dir: placed, rel });
@@ -147,7 +157,6 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
  * `size` is the lstat size at ingest time; a file that shrinks before the build is an error.
  */
 export class HostFileContent implements FileContent {
-  readonly origin: string;
   readonly sparse?: boolean;
 
   constructor(
@@ -155,45 +164,58 @@ export class HostFileContent implements FileContent {
     readonly size: number,
     sparse = false,
   ) {
-    this.origin = display(path);
     if (sparse) this.sparse = true;
   }
 
+  /** The path for messages: decoded only when one is written (not for every file of a tree). */
+  get origin(): string {
+    return display(this.path);
+  }
+
   open(): ContentReader {
-    const path = this.path;
-    const origin = this.origin;
-    let fd: number | undefined;
+    let fd: number;
     try {
-      fd = fs.openSync(path, 'r');
+      fd = fs.openSync(this.path, 'r');
     } catch (e) {
-      throw hostError(path, e);
+      throw hostError(this.path, e);
     }
-    return {
-      read(position: number, into: Uint8Array): void {
-        if (fd === undefined) throw new ExtimgError('EIO', `${origin}: read after close`, { path: origin });
-        let done = 0;
-        while (done < into.length) {
-          let n: number;
-          try {
-            n = fs.readSync(fd, into, done, into.length - done, position + done);
-          } catch (e) {
-            throw hostError(path, e);
-          }
-          if (n === 0) {
-            throw new ExtimgError('EIO', `${origin}: file shrank while building (read ${position + done} bytes of ${position + into.length})`, {
-              path: origin,
-            });
-          }
-          done += n;
-        }
-      },
-      close(): void {
-        if (fd === undefined) return;
-        const f = fd;
-        fd = undefined;
-        fs.closeSync(f);
-      },
-    };
+    return new HostFileReader(this.path, fd);
+  }
+}
+
+/** An open host file (a class, not a closure pair: one small object per file read). */
+class HostFileReader implements ContentReader {
+  constructor(
+    private readonly path: string | Buffer,
+    private fd: number | undefined,
+  ) {}
+
+  read(position: number, into: Uint8Array): void {
+    const fd = this.fd;
+    if (fd === undefined) throw new ExtimgError('EIO', `${display(this.path)}: read after close`, { path: display(this.path) });
+    let done = 0;
+    while (done < into.length) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, into, done, into.length - done, position + done);
+      } catch (e) {
+        throw hostError(this.path, e);
+      }
+      if (n === 0) {
+        const origin = display(this.path);
+        throw new ExtimgError('EIO', `${origin}: file shrank while building (read ${position + done} bytes of ${position + into.length})`, {
+          path: origin,
+        });
+      }
+      done += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    const f = this.fd;
+    this.fd = undefined;
+    fs.closeSync(f);
   }
 }
 
@@ -229,6 +251,35 @@ function fromNs(ns: bigint): Timestamp {
   return { sec: Number(sec), nsec: Number(nsec) };
 }
 
+/**
+ * A host path: a string while every name on the way is ASCII (the same bytes either way; Node
+ * takes it without a Buffer per entry), else the raw bytes.
+ */
+type HostPath = string | Buffer;
+
+/** `dir` + '/' + the name whose bytes are the chars of `key`. */
+function childPath(dir: HostPath, key: string): HostPath {
+  if (typeof dir === 'string' && isAscii(key)) return dir.length > 0 && dir[dir.length - 1] === '/' ? dir + key : `${dir}/${key}`;
+  const base = typeof dir === 'string' ? Buffer.from(dir) : dir;
+  const prefix = base[base.length - 1] === 0x2f ? base.length : base.length + 1;
+  const out = Buffer.allocUnsafe(prefix + key.length);
+  base.copy(out, 0);
+  out[prefix - 1] = 0x2f;
+  out.write(key, prefix, 'latin1');
+  return out;
+}
+
+function isAscii(key: string): boolean {
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function trimTrailingSlashesText(p: string): string {
+  let end = p.length;
+  while (end > 1 && p[end - 1] === '/') end--;
+  return p.slice(0, end);
+}
+
 function trimSlashes(b: Buffer): Buffer {
   let start = 0;
   while (start < b.length && b[start] === 0x2f) start++;
@@ -241,8 +292,9 @@ function trimTrailingSlashes(b: Buffer): Buffer {
   return b.subarray(0, end);
 }
 
-function join(dir: Buffer, name: Buffer): Buffer {
-  return dir[dir.length - 1] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
+/** A byte-string key's bytes decoded as UTF-8 (exclude patterns match text). */
+function utf8Of(key: string): string {
+  return Buffer.from(key, 'latin1').toString('utf8');
 }
 
 function display(path: string | Buffer): string {
@@ -254,10 +306,14 @@ function inTree<T>(host: string | Buffer, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (!(e instanceof ExtimgError)) throw e;
-    const p = display(host);
-    throw new ExtimgError(e.code, `${p}: ${e.message}`, { ...e.data, hostPath: p });
+    throw inTreeError(host, e);
   }
+}
+
+function inTreeError(host: string | Buffer, e: unknown): unknown {
+  if (!(e instanceof ExtimgError)) return e;
+  const p = display(host);
+  return new ExtimgError(e.code, `${p}: ${e.message}`, { ...e.data, hostPath: p });
 }
 
 function hostError(path: string | Buffer, e: unknown): ExtimgError {

@@ -18,7 +18,10 @@ import { C, CONTROL_WORDS, writeAll, type WriteFailure, type WriteWorkerData } f
 export interface WriteBehindOptions {
   /** Slots in the ring (default 4). */
   slots?: number;
-  /** Bytes a slot holds; longer writes take several (default 8 MiB, the writer's window). */
+  /**
+   * Bytes a slot holds; longer writes take several (default 8 MiB). The image writer hands over
+   * 1 MiB windows, so only a slot's first MiB is ever touched (resident).
+   */
   slotBytes?: number;
   /** The worker module (tests use one that never claims the ring). */
   workerUrl?: URL;

@@ -72,14 +72,18 @@ export class Tree {
   meta(defaultMode: number, input: MetaInput = {}): Metadata {
     const t = this.defaults.time;
     const mtime = input.mtime ?? t;
+    const atime = input.atime ?? mtime;
+    const ctime = input.ctime ?? mtime;
+    // Copies as literals, not spreads, and no Map built from an empty array: this runs for
+    // every node of a tree (8,000 on a base system), mostly before V8 has optimized it.
     const meta: Metadata = {
       mode: input.mode ?? defaultMode,
       uid: input.uid ?? this.defaults.uid,
       gid: input.gid ?? this.defaults.gid,
-      atime: { ...(input.atime ?? mtime) },
-      mtime: { ...mtime },
-      ctime: { ...(input.ctime ?? mtime) },
-      xattrs: new Map(input.xattrs ?? []),
+      atime: { sec: atime.sec, nsec: atime.nsec },
+      mtime: { sec: mtime.sec, nsec: mtime.nsec },
+      ctime: { sec: ctime.sec, nsec: ctime.nsec },
+      xattrs: input.xattrs ? new Map(input.xattrs) : new Map(),
     };
     checkMeta(meta);
     return meta;
@@ -444,14 +448,21 @@ function checkMeta(m: Metadata): void {
   if (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777) {
     throw new ExtimgError('EINVAL', `mode ${m.mode.toString(8)} out of range (0-7777)`, { mode: m.mode });
   }
-  for (const [what, id] of [['uid', m.uid], ['gid', m.gid]] as const) {
-    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) {
-      throw new ExtimgError('EINVAL', `${what} ${id} out of range (0-4294967295)`, { [what]: id });
-    }
+  checkMetaId('uid', m.uid);
+  checkMetaId('gid', m.gid);
+  checkTime(m.atime);
+  checkTime(m.mtime);
+  checkTime(m.ctime);
+}
+
+function checkMetaId(what: 'uid' | 'gid', id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) {
+    throw new ExtimgError('EINVAL', `${what} ${id} out of range (0-4294967295)`, { [what]: id });
   }
-  for (const t of [m.atime, m.mtime, m.ctime]) {
-    if (!Number.isInteger(t.sec) || !Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec > 999_999_999) {
-      throw new ExtimgError('EINVAL', `timestamp ${t.sec}.${t.nsec} is not valid`, { time: t });
-    }
+}
+
+function checkTime(t: Timestamp): void {
+  if (!Number.isInteger(t.sec) || !Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec > 999_999_999) {
+    throw new ExtimgError('EINVAL', `timestamp ${t.sec}.${t.nsec} is not valid`, { time: t });
   }
 }

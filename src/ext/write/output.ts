@@ -2,7 +2,8 @@ import type { ImageSink } from '../../io/sink.js';
 
 /**
  * Batches block writes that arrive in increasing block order into one large buffer and hands
- * the sink contiguous runs, leaving out all-zero blocks so the image file stays sparse.
+ * the sink contiguous runs, leaving out all-zero blocks (stretches of them that hold a whole
+ * 4 KiB page of the image) so the image file stays sparse.
  */
 export class BlockOutput {
   private readonly buf: Uint8Array;
@@ -16,7 +17,10 @@ export class BlockOutput {
   constructor(
     private readonly sink: ImageSink,
     private readonly blockSize: number,
-    windowBytes = 8 << 20,
+    // 1 MiB: what a file's pread just put here is still in the CPU's cache when pwrite copies
+    // it into the page cache. Measured on a 2 MiB-L2 Xeon, Debian base tree: 256 KiB to 2 MiB
+    // all ~10% less CPU than 8 MiB (4 MiB: no gain).
+    windowBytes = 1 << 20,
   ) {
     this.windowBlocks = Math.max(1, Math.floor(windowBytes / blockSize));
     this.buf = new Uint8Array(this.windowBlocks * blockSize);
@@ -57,26 +61,56 @@ export class BlockOutput {
     const bs = this.blockSize;
     const wpb = bs >> 2;
     let runStart = -1;
+    // Inside a run: where the current stretch of all-zero (touched) blocks began, or -1.
+    let zeroStart = -1;
     for (let i = 0; i <= this.high; i++) {
-      let keep = false;
-      if (i < this.high && this.touched[i]) {
+      const touched = i < this.high && this.touched[i] === 1;
+      let zero = true;
+      if (touched) {
         for (let w = i * wpb, e = w + wpb; w < e; w++) {
           if (this.words[w] !== 0) {
-            keep = true;
+            zero = false;
             break;
           }
         }
       }
-      if (keep) {
-        if (runStart < 0) runStart = i;
-      } else if (runStart >= 0) {
-        const data = this.buf.subarray(runStart * bs, i * bs);
-        this.sink.write((this.start + runStart) * bs, data);
-        this.bytesWritten += data.length;
-        runStart = -1;
+      if (touched && zero) {
+        if (runStart >= 0 && zeroStart < 0) zeroStart = i;
+        continue;
       }
+      if (touched) {
+        // Data. A run goes on over zero blocks too short to hold an aligned 4 KiB page of the
+        // image: leaving them out saves no space on the host, only costs a write (1 KiB blocks:
+        // the zero blocks inside files would split the data into ~5x as many pwrites).
+        if (runStart < 0) runStart = i;
+        else if (zeroStart >= 0 && coversPage((this.start + zeroStart) * bs, (this.start + i) * bs)) {
+          this.writeRun(runStart, zeroStart);
+          runStart = i;
+        }
+        zeroStart = -1;
+        continue;
+      }
+      // Untouched (or the end): what the window holds there is stale, never written.
+      if (runStart >= 0) this.writeRun(runStart, zeroStart >= 0 ? zeroStart : i);
+      runStart = -1;
+      zeroStart = -1;
     }
     this.touched.fill(0, 0, this.high);
     this.high = 0;
   }
+
+  private writeRun(from: number, to: number): void {
+    const bs = this.blockSize;
+    const data = this.buf.subarray(from * bs, to * bs);
+    this.sink.write((this.start + from) * bs, data);
+    this.bytesWritten += data.length;
+  }
+}
+
+/** The host page size a hole must span to save anything (4 KiB on Linux's usual filesystems). */
+const HOST_PAGE = 4096;
+
+/** Whether the byte range [from, to) contains a whole HOST_PAGE-aligned page. */
+function coversPage(from: number, to: number): boolean {
+  return Math.ceil(from / HOST_PAGE) * HOST_PAGE + HOST_PAGE <= to;
 }

@@ -2,7 +2,7 @@ import { ExtimgError } from '../../errors.js';
 import type { FileContent } from '../../tree/content.js';
 import { keyToDisplay } from '../../tree/names.js';
 import type { DirNode, Node } from '../../tree/node.js';
-import { compareKeys, type Tree } from '../../tree/tree.js';
+import type { Tree } from '../../tree/tree.js';
 import { countIndirectBlocks, maxLogicalBlocks, type LogicalRun } from '../blockmap.js';
 import {
   EXT2_FIRST_INO,
@@ -101,6 +101,8 @@ export interface TreePlan {
 }
 
 const LOST_FOUND = 'lost+found';
+/** The runs of an inode without data blocks (shared: runs arrays are replaced, never changed). */
+const NO_RUNS: LogicalRun[] = [];
 
 /** mke2fs create_lost_and_found(): 16 KiB and at least 2 blocks. */
 export function lostFoundBlocks(blockSize: number): number {
@@ -132,8 +134,8 @@ function fileType(node: Node): number {
   }
 }
 
-/** Logical data runs of a file's content at this block size. */
-export function contentRuns(content: FileContent, blockSize: number, path: string): LogicalRun[] {
+/** Logical data runs of a file's content at this block size (`key`: the file's path, for messages). */
+export function contentRuns(content: FileContent, blockSize: number, key: string): LogicalRun[] {
   const nblocks = Math.ceil(content.size / blockSize);
   if (nblocks === 0) return [];
   if (content.dataRanges) {
@@ -145,6 +147,7 @@ export function contentRuns(content: FileContent, blockSize: number, path: strin
       const b = Math.ceil(end / blockSize);
       const prev = runs[runs.length - 1];
       if (prev && a < prev.start) {
+        const path = keyToDisplay(key);
         throw new ExtimgError('EINVAL', `${path}: data ranges are not sorted`, { path });
       }
       if (prev && a <= prev.start + prev.count) prev.count = Math.max(prev.count, b - prev.start);
@@ -230,7 +233,22 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
   };
 
   const add = (node: Node, path: string, ino?: number): PlannedInode => {
-    const p: PlannedInode = { ino: ino ?? nextIno++, node, path, links: 0, size: 0, runs: [], blocks: 0 };
+    // Every field from the start: one object shape for all inodes (fields added later would
+    // make the writer's property loads polymorphic).
+    const p: PlannedInode = {
+      ino: ino ?? nextIno++,
+      node,
+      path,
+      links: 0,
+      size: 0,
+      runs: NO_RUNS,
+      blocks: 0,
+      parent: undefined,
+      entries: undefined,
+      dirBlocks: undefined,
+      htree: undefined,
+      xattr: undefined,
+    };
     byNode.set(node, p);
     inodes.push(p);
     return p;
@@ -244,7 +262,9 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
   while (stack.length) {
     const [dir, prefix] = stack.pop()!;
     const self = byNode.get(dir)!;
-    const names = [...dir.entries.keys()].sort(compareKeys);
+    // The default sort compares UTF-16 code units: for byte-string keys (every char 0-255) that is
+    // compareKeys' byte order, without a JS comparator call per comparison.
+    const names = [...dir.entries.keys()].sort();
     const entries: DirEntryInput[] = [];
     if (dir === root && !lostFound) {
       entries.push({ name: LOST_FOUND, inode: byNode.get(lfNode)!.ino, fileType: FT_DIR });
@@ -277,7 +297,8 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
   const xattrShares = new Map<string, number>();
   for (const p of inodes) {
     const node = p.node;
-    const display = keyToDisplay(p.path);
+    // Messages only: decoded on demand (a TextDecoder call per inode was ~5% of planning).
+    const display = (): string => keyToDisplay(p.path);
     switch (node.kind) {
       case 'dir': {
         directories++;
@@ -286,8 +307,8 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
         if (subdirs > features.maxSubdirs) {
           throw new ExtimgError(
             'ETOOBIG',
-            `${display}: ${subdirs} subdirectories exceed the limit of ${EXT4_LINK_MAX - 2} without the dir_nlink feature (i_links_count)`,
-            { path: display, subdirs },
+            `${display()}: ${subdirs} subdirectories exceed the limit of ${EXT4_LINK_MAX - 2} without the dir_nlink feature (i_links_count)`,
+            { path: display(), subdirs },
           );
         }
         // dir_nlink: a directory past the limit counts 1 link, as the kernel sets it (ext4_inc_count).
@@ -303,29 +324,29 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
             unsignedHash: false,
             seed: o.hashSeed,
             metadataCsum: csum,
-            path: display,
+            path: display(),
           });
           p.dirBlocks = p.htree.blocks;
         } else p.dirBlocks = packDirectory(p.ino, p.parent!, p.entries!, blockSize, minBlocks, undefined, csum);
         p.size = p.dirBlocks * blockSize;
         p.runs = [{ start: 0, count: p.dirBlocks }];
-        if (p.dirBlocks > maxBlocks) throw new ExtimgError('ETOOBIG', `${display}: directory too large`, { path: display });
+        if (p.dirBlocks > maxBlocks) throw new ExtimgError('ETOOBIG', `${display()}: directory too large`, { path: display() });
         break;
       }
       case 'file': {
         const size = node.content.size;
         if (!Number.isSafeInteger(size) || size < 0) {
-          throw new ExtimgError('EINVAL', `${display}: invalid file size ${size}`, { path: display });
+          throw new ExtimgError('EINVAL', `${display()}: invalid file size ${size}`, { path: display() });
         }
         if (Math.ceil(size / blockSize) > maxBlocks) {
           throw new ExtimgError(
             'ETOOBIG',
-            `${display}: ${size} bytes exceed the largest file a ${fsName} holds at ${blockSize}-byte blocks${hugeFile ? '' : ' without huge_file'} (${maxBlocks * blockSize})`,
-            { path: display, size },
+            `${display()}: ${size} bytes exceed the largest file a ${fsName} holds at ${blockSize}-byte blocks${hugeFile ? '' : ' without huge_file'} (${maxBlocks * blockSize})`,
+            { path: display(), size },
           );
         }
         p.size = size;
-        p.runs = contentRuns(node.content, blockSize, display);
+        p.runs = contentRuns(node.content, blockSize, p.path);
         for (const r of p.runs) dataBytes += Math.min(r.count * blockSize, size - r.start * blockSize);
         break;
       }
@@ -334,8 +355,8 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
         if (len >= blockSize || len >= 4096) {
           throw new ExtimgError(
             'ETOOBIG',
-            `${display}: symlink target of ${len} bytes is too long (at most ${Math.min(blockSize, 4096) - 1} at ${blockSize}-byte blocks)`,
-            { path: display, length: len },
+            `${display()}: symlink target of ${len} bytes is too long (at most ${Math.min(blockSize, 4096) - 1} at ${blockSize}-byte blocks)`,
+            { path: display(), length: len },
           );
         }
         p.size = len;
@@ -346,8 +367,8 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
         break;
     }
     if (node.kind !== 'dir' && p.links > EXT4_LINK_MAX) {
-      throw new ExtimgError('ETOOBIG', `${display}: ${p.links} hard links exceed the limit of ${EXT4_LINK_MAX} (i_links_count)`, {
-        path: display,
+      throw new ExtimgError('ETOOBIG', `${display()}: ${p.links} hard links exceed the limit of ${EXT4_LINK_MAX} (i_links_count)`, {
+        path: display(),
         links: p.links,
       });
     }
@@ -355,7 +376,7 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
     for (const r of p.runs) dataBlocks += r.count;
     p.blocks = dataBlocks + (extents ? extentTreeBlocks(minExtents(p.runs), blockSize) : countIndirectBlocks(p.runs, apb));
     if (node.meta.xattrs.size) {
-      p.xattr = placeXattrs(node.meta.xattrs, inodeSize, blockSize, display);
+      p.xattr = placeXattrs(node.meta.xattrs, inodeSize, blockSize, display());
       if (p.xattr.blockKey !== undefined) {
         // Each inode counts the block in its i_blocks; the image holds one per 1024 sharers.
         const n = (xattrShares.get(p.xattr.blockKey) ?? 0) + 1;
@@ -366,7 +387,7 @@ export function planTree(tree: Tree, o: PlanOptions): TreePlan {
     }
     if (p.xattr?.blockKey !== undefined) totalBlocks--; // counted once per share above
     if ((p.blocks * blockSize) / 512 > features.maxSectors) {
-      throw new ExtimgError('ETOOBIG', `${display}: file too large for i_blocks${hugeFile ? '' : ' without huge_file'}`, { path: display });
+      throw new ExtimgError('ETOOBIG', `${display()}: file too large for i_blocks${hugeFile ? '' : ' without huge_file'}`, { path: display() });
     }
     totalBlocks += p.blocks;
   }

@@ -15,18 +15,21 @@ export function writeResizeInode(sink: ImageSink, out: BlockOutput, geo: Geometr
   const backups = backupGroups(geo.groupCount);
   const sbBlock = geo.firstDataBlock;
   let count = 1;
+  // The reserved GDT blocks of group 0 are contiguous: one buffer, one write (not 256).
+  const first = sbBlock + 1 + geo.descBlocks;
+  if (backups.length * 4 > bs) throw new RangeError('more backup groups than a block can list');
+  const lists = new Uint8Array(geo.reservedGdtBlocks * bs);
+  const lv = new DataView(lists.buffer);
   for (let r = 0; r < geo.reservedGdtBlocks; r++) {
-    const gdtBlk = sbBlock + 1 + geo.descBlocks + r;
+    const gdtBlk = first + r;
     dindPtrs[(geo.descBlocks + r) % apb] = gdtBlk;
     count++;
-    const list = new Uint8Array(bs);
-    const dv = new DataView(list.buffer);
-    backups.forEach((g, k) => {
-      dv.setUint32(k * 4, gdtBlk + g * geo.blocksPerGroup, true);
+    for (let k = 0; k < backups.length; k++) {
+      lv.setUint32(r * bs + k * 4, gdtBlk + backups[k]! * geo.blocksPerGroup, true);
       count++;
-    });
-    sink.write(gdtBlk * bs, list);
+    }
   }
+  if (lists.length > 0) sink.write(first * bs, lists);
   const buf = new Uint8Array(bs);
   const dv = new DataView(buf.buffer);
   for (let k = 0; k < apb; k++) dv.setUint32(k * 4, dindPtrs[k]!, true);

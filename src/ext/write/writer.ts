@@ -227,6 +227,7 @@ class ImageWriter {
     // Every kind counts its blocks, the xattr block included: a fast symlink or a device with
     // an xattr block has i_blocks of exactly that block (ext4_inode_is_fast_symlink).
     const blocks = (map?.blocks ?? 0) + (xattr ? 1 : 0);
+    // Every field set here (one object shape for all inodes: writeInode stays monomorphic).
     const f: InodeFields = {
       mode: 0,
       uid: meta.uid,
@@ -238,19 +239,25 @@ class ImageWriter {
       crtime: this.cfg.reproducible ? mtime : fsTime,
       links: p.links,
       blocks512: (blocks * this.bs) / 512,
+      iBlock: map ? map.iBlock : undefined,
+      flags: map ? this.extentsFlag : 0,
+      fileAcl: xattr ? xattr.physical : 0,
+      xattrBody: p.xattr?.inInode,
     };
-    if (p.xattr?.inInode) f.xattrBody = p.xattr.inInode;
-    if (xattr) f.fileAcl = xattr.physical;
-    if (map) {
-      f.iBlock = map.iBlock;
-      f.flags = this.extentsFlag;
-    }
     const perm = meta.mode & 0o7777;
     switch (node.kind) {
       case 'dir': {
         this.usedDirs[Math.floor((p.ino - 1) / this.geo.inodesPerGroup)]!++;
-        const buf = this.directoryBlocks(p);
-        emitMapping(this.out, map!, this.bs, this.csumFor(p.ino), (l, phys, n) => this.out.put(phys, buf.subarray(l * this.bs, (l + n) * this.bs)));
+        const m = map!;
+        if (m.data.length === 1 && !m.indirect?.length && !m.tree?.length && p.dirBlocks! <= this.out.windowBlocks) {
+          // One run and no map blocks (most directories): packed straight into the output window.
+          const dst = this.out.reserve(m.data[0]!.physical, p.dirBlocks!);
+          dst.fill(0);
+          this.directoryBlocks(p, dst);
+        } else {
+          const buf = this.directoryBlocks(p, new Uint8Array(p.dirBlocks! * this.bs));
+          emitMapping(this.out, m, this.bs, this.csumFor(p.ino), (l, phys, n) => this.out.put(phys, buf.subarray(l * this.bs, (l + n) * this.bs)));
+        }
         f.mode = S_IFDIR | perm;
         if (p.htree) f.flags = (f.flags ?? 0) | EXT4_INDEX_FL;
         break;
@@ -298,10 +305,12 @@ class ImageWriter {
     this.itable.put(p.ino, f);
   }
 
-  /** A directory's blocks: linear or htree, with leaf tails and dx tails checksummed under metadata_csum. */
-  private directoryBlocks(p: PlannedInode): Uint8Array {
+  /**
+   * A directory's blocks, into `buf` (zeroed, dirBlocks blocks): linear or htree, with leaf tails
+   * and dx tails checksummed under metadata_csum.
+   */
+  private directoryBlocks(p: PlannedInode, buf: Uint8Array): Uint8Array {
     const bs = this.bs;
-    const buf = new Uint8Array(p.dirBlocks! * bs);
     const csum = this.csumSeed !== undefined ? inodeChecksumSeed(this.csumSeed, p.ino, 0) : undefined;
     if (p.htree) {
       encodeHtree(p.htree, buf);
@@ -346,8 +355,8 @@ class ImageWriter {
 /** i_block of an extent-mapped inode without blocks: a header with no entries, eh_max 4. */
 function emptyExtentRoot(): Uint8Array {
   const b = new Uint8Array(60);
-  const dv = new DataView(b.buffer);
-  dv.setUint16(0, 0xf30a, true);
-  dv.setUint16(4, 4, true);
+  b[0] = 0x0a; // eh_magic 0xf30a, little-endian
+  b[1] = 0xf3;
+  b[4] = 4; // eh_max
   return b;
 }
