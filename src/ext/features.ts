@@ -92,7 +92,7 @@ export class Features {
     return this.set.has(name);
   }
 
-  /** The same set without `name` (resize_inode when the geometry reserves no GDT blocks, as mke2fs drops it). */
+  /** The same set without `name` (resize_inode where mke2fs clears it: past 2^32 blocks). */
   without(name: FeatureName): Features {
     const s = new Set(this.set);
     s.delete(name);

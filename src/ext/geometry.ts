@@ -41,6 +41,12 @@ export interface Geometry {
   descSize: number;
   descBlocks: number;
   reservedGdtBlocks: number;
+  /**
+   * The resize inode is written: resize_inode asked for and kept, as mke2fs keeps it, also
+   * with no GDT blocks to reserve (a small image: inode 7 then has an empty DIND block); mke2fs
+   * clears it past 2^32 blocks and where reserved and descriptor blocks would fill a group.
+   */
+  resizeInode: boolean;
   /** Groups per flex group (16 with flex_bg, as mke2fs), 0 without flex_bg. */
   flexSize: number;
   groups: GroupLayout[];
@@ -160,8 +166,12 @@ export function computeGeometry(input: GeometryInput): Geometry {
 
     // The resize inode maps reserved GDT blocks with 32-bit pointers: none past 2^32 blocks
     // (mke2fs clears resize_inode there).
-    let reservedGdtBlocks = input.resizeInode && blocksCount <= 0xffffffff ? reservedGdtBlocksFor(blocksCount, blockSize, firstDataBlock, descBlocks, descSize) : 0;
-    if (reservedGdtBlocks + descBlocks > (blocksPerGroup * 3) / 4) reservedGdtBlocks = 0;
+    let resizeInode = !!input.resizeInode && blocksCount <= 0xffffffff;
+    let reservedGdtBlocks = resizeInode ? reservedGdtBlocksFor(blocksCount, blockSize, firstDataBlock, descBlocks, descSize) : 0;
+    if (reservedGdtBlocks + descBlocks > (blocksPerGroup * 3) / 4) {
+      reservedGdtBlocks = 0;
+      resizeInode = false;
+    }
 
     const fullOverhead = 3 + inodeTableBlocks + reservedGdtBlocks + descBlocks;
     if (fullOverhead > blocksPerGroup) {
@@ -207,6 +217,7 @@ export function computeGeometry(input: GeometryInput): Geometry {
       descSize,
       descBlocks,
       reservedGdtBlocks,
+      resizeInode,
       flexSize,
       groups,
       metadataBlocks: metadataBlocks + groupCount * (2 + inodeTableBlocks),

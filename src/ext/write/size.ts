@@ -67,7 +67,7 @@ function geometry(input: SizingInput, blocksCount: number, inodesCount: number, 
 /** Place the tree on a geometry: what it uses (metadata included) and what did not fit. */
 function attempt(input: SizingInput, geo: Geometry): Sizing & { used: number } {
   const journalBlocks = journalFor(input, geo.blocksCount);
-  const resize = input.features.has('resize_inode') && geo.reservedGdtBlocks > 0;
+  const resize = input.features.has('resize_inode') && geo.resizeInode;
   const placement = placeTree({ geo, plan: input.plan, features: input.features, journalBlocks, resize });
   return { geometry: geo, placement, journalBlocks, resize, used: placement.space.used + placement.overflow };
 }

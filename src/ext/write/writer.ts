@@ -153,7 +153,7 @@ class ImageWriter {
     this.out.flush();
     writeXattrBlocks(this.sink, placement.xattrBlocks, this.bs, this.csumSeed);
 
-    // resize_inode is only kept when the geometry reserves GDT blocks (none fit, or none needed).
+    // resize_inode is kept as mke2fs keeps it (also with no GDT blocks reserved: a small image).
     const f = this.sizing.resize ? cfg.features : cfg.features.without('resize_inode');
     const done = finishImage(this.sink, {
       geo,
