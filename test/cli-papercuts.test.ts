@@ -75,12 +75,24 @@ describe('1. no silently empty image', () => {
 
 describe('2. npm', () => {
   it('package.json has no prepare script (it would run in every installing project) and the lock matches it', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
     expect(pkg.scripts['prepare']).toBeUndefined();
     expect(pkg.scripts['prepack']).toBeDefined();
-    const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dependencies?: Record<string, string>; devDependencies?: Record<string, string> }> };
-    expect(lock.packages['']!.dependencies).toEqual(pkg.dependencies);
+    type LockRoot = { dependencies?: Record<string, string>; devDependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockRoot> };
+    // npm lists optional dependencies among the dependencies too.
+    expect(lock.packages['']!.dependencies).toEqual({ ...pkg.dependencies, ...pkg.optionalDependencies });
+    expect(lock.packages['']!.optionalDependencies).toEqual(pkg.optionalDependencies);
     expect(lock.packages['']!.devDependencies).toEqual(pkg.devDependencies);
+    // The host xattr module's prebuilt binaries for the other platforms are in the lock too.
+    const xattr = Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/@napi-rs/xattr-'));
+    expect(xattr).toContain('node_modules/@napi-rs/xattr-darwin-arm64');
+    expect(xattr).toContain('node_modules/@napi-rs/xattr-freebsd-x64');
     // npm ci needs every optional platform package of rollup in the lock, not only this host's.
     const rollup = Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/@rollup/rollup-'));
     expect(rollup).toContain('node_modules/@rollup/rollup-android-arm-eabi');

@@ -320,3 +320,50 @@ describe('addHostDirectory exclude', () => {
     }
   });
 });
+
+describe('host extended attributes (issue #13)', () => {
+  const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli', 'main.js');
+  const setXattr = (p: string, name: string, hex: string): void => {
+    execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), follow_symlinks=False)', p, name, hex]);
+  };
+
+  it('are copied into the tree, and names ext cannot store are said', () => {
+    const dir = path.join(tmp, 'xattr-src');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'ping'), 'ELF');
+    setXattr(path.join(dir, 'ping'), 'user.mime_type', Buffer.from('application/x-executable').toString('hex'));
+    if (isRoot) setXattr(path.join(dir, 'ping'), 'security.capability', '0100000200200000000000000000000000000000');
+    setXattr(dir, 'user.top', '746f70');
+    const tree = new Tree();
+    const warnings: string[] = [];
+    addHostDirectory(tree, dir, { onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([]);
+    const x = tree.get('ping')!.meta.xattrs;
+    expect(Buffer.from(x.get('user.mime_type')!).toString()).toBe('application/x-executable');
+    if (isRoot) expect(Buffer.from(x.get('security.capability')!).toString('hex')).toBe('0100000200200000000000000000000000000000');
+    expect(Buffer.from(tree.get('/')!.meta.xattrs.get('user.top')!).toString()).toBe('top');
+    // xattrs: false reads none.
+    const plain = new Tree();
+    addHostDirectory(plain, dir, { xattrs: false });
+    expect(plain.get('ping')!.meta.xattrs.size).toBe(0);
+  });
+
+  it('without @napi-rs/xattr the build works and says once that none were read', () => {
+    // The compiled CLI copied where no node_modules is found: the optional module cannot load.
+    const alone = path.join(tmp, 'alone');
+    fs.cpSync(path.join(path.dirname(CLI), '..'), path.join(alone, 'dist'), { recursive: true });
+    fs.writeFileSync(path.join(alone, 'package.json'), JSON.stringify({ type: 'module', version: '0.0.0' }));
+    const a = path.join(tmp, 'alone-a');
+    const b = path.join(tmp, 'alone-b');
+    for (const d of [a, b]) {
+      fs.mkdirSync(d);
+      fs.writeFileSync(path.join(d, `file-${path.basename(d)}`), 'x');
+      setXattr(path.join(d, `file-${path.basename(d)}`), 'user.x', '78');
+    }
+    const img = path.join(tmp, 'alone.img');
+    const r = spawnSync(process.execPath, [path.join(alone, 'dist', 'cli', 'main.js'), 'build', '-q', '-o', img, a, b], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('extimg: warning: host extended attributes (security.capability, ACLs, SELinux labels) were not read: the optional module @napi-rs/xattr is not installed\n');
+    expect(execFileSync('debugfs', ['-R', 'ea_list /file-alone-a', img], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()).not.toContain('user.x');
+  });
+});

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
 import { fsError } from '../io/fs-error.js';
+import { hostXattrReader } from '../io/host-xattrs.js';
 import type { ContentReader, FileContent } from '../tree/content.js';
 import type { MetaInput, Tree } from '../tree/tree.js';
 import type { DirNode, Node, Timestamp } from '../tree/node.js';
@@ -22,6 +23,12 @@ export interface HostDirectoryOptions {
    * filesystem (a mount point) is copied as an empty directory and not read below.
    */
   oneFileSystem?: boolean;
+  /**
+   * Copy extended attributes (security.*, trusted.*, user.*, POSIX ACLs), as `mke2fs -d` does.
+   * Default true; where the optional @napi-rs/xattr module cannot load, a warning says once
+   * that none were read.
+   */
+  xattrs?: boolean;
 }
 
 const SLASH = Buffer.from('/');
@@ -46,7 +53,10 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
   }
 
   const destBytes = trimSlashes(typeof options.dest === 'string' ? Buffer.from(options.dest) : Buffer.from(options.dest ?? '/'));
+  const xattrs = options.xattrs === false ? undefined : new XattrCopier(options.onWarning);
   const topMeta = metaFromStat(top, owner);
+  const topXattrs = xattrs?.read(hostDir);
+  if (topXattrs?.size) topMeta.xattrs = topXattrs;
   const topDir = inTree(hostDir, () => tree.mkdir(destBytes.length ? destBytes : '/', topMeta));
 
   // (dev, ino) of multiply linked non-directories -> the node of the first name.
@@ -128,6 +138,10 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
         options.onWarning?.(`${display(host)}: skipped: unknown file type (mode ${(Number(st.mode) >>> 12).toString(8)}xxxx)`);
         continue;
       }
+      if (xattrs) {
+        const x = xattrs.read(host);
+        if (x.size) node.meta.xattrs = x;
+      }
       let placed: Node;
       try {
         placed = tree.addChild(dir.dir, key, node, dest);
@@ -146,6 +160,7 @@ export function addHostDirectory(tree: Tree, hostDir: string, options: HostDirec
     const shown = mountPoints.slice(0, 5).join(', ') + (mountPoints.length > 5 ? `, … (${mountPoints.length} in all)` : '');
     options.onWarning?.(`${hostDir}: --one-file-system: ${mountPoints.length === 1 ? 'a mount point' : `${mountPoints.length} mount points`} copied as ${mountPoints.length === 1 ? 'an empty directory' : 'empty directories'}: ${shown}`);
   }
+  xattrs?.report(hostDir);
   if (placedCount === 0) {
     const why = seen === 0 ? 'an empty directory' : `all ${seen} entr${seen === 1 ? 'y was' : 'ies were'} excluded`;
     options.onWarning?.(`${hostDir}: ${why}; it adds nothing`);
@@ -249,6 +264,71 @@ function fromNs(ns: bigint): Timestamp {
     sec -= 1n;
   }
   return { sec: Number(sec), nsec: Number(nsec) };
+}
+
+/** Namespaces ext stores (the kernel's ext4 xattr handlers): others are said and left out. */
+function storable(name: string): boolean {
+  return name.startsWith('user.') || name.startsWith('trusted.') || name.startsWith('security.') || name === 'system.posix_acl_access' || name === 'system.posix_acl_default';
+}
+
+/** Callers already told that host xattrs cannot be read (one warning per build, not per input). */
+const toldUnavailable = new WeakSet<(message: string) => void>();
+
+/**
+ * Reads each entry's extended attributes, and afterwards says what it could not: the module
+ * missing (once), paths the module cannot take (not UTF-8), read errors, namespaces ext lacks.
+ */
+class XattrCopier {
+  private readonly reader = hostXattrReader();
+  private readonly failed: string[] = [];
+  private readonly skippedNames = new Map<string, string>();
+
+  constructor(private readonly onWarning: ((message: string) => void) | undefined) {
+    if (!this.reader.ok && onWarning && !toldUnavailable.has(onWarning)) {
+      toldUnavailable.add(onWarning);
+      onWarning(`host extended attributes (security.capability, ACLs, SELinux labels) were not read: ${this.reader.why}`);
+    }
+  }
+
+  read(path: HostPath): Map<string, Uint8Array> {
+    const none = new Map<string, Uint8Array>();
+    if (!this.reader.ok) return none;
+    // The module takes paths as strings: raw bytes only when they are UTF-8.
+    let p: string;
+    if (typeof path === 'string') p = path;
+    else {
+      p = path.toString('utf8');
+      if (!Buffer.from(p, 'utf8').equals(path)) {
+        this.failed.push(`${display(path)} (the path is not UTF-8)`);
+        return none;
+      }
+    }
+    let all: Map<string, Uint8Array>;
+    try {
+      all = this.reader.read(p);
+    } catch (e) {
+      this.failed.push(`${p} (${(e as { code?: string }).code ?? 'error'})`);
+      return none;
+    }
+    for (const name of all.keys()) {
+      if (!storable(name)) {
+        if (!this.skippedNames.has(name)) this.skippedNames.set(name, p);
+        all.delete(name);
+      }
+    }
+    return all;
+  }
+
+  report(hostDir: string): void {
+    if (!this.onWarning) return;
+    if (this.failed.length) {
+      const shown = this.failed.slice(0, 3).join(', ') + (this.failed.length > 3 ? `, … (${this.failed.length} in all)` : '');
+      this.onWarning(`${hostDir}: extended attributes not read for ${this.failed.length === 1 ? 'one entry' : `${this.failed.length} entries`}: ${shown}`);
+    }
+    for (const [name, first] of this.skippedNames) {
+      this.onWarning(`${hostDir}: extended attribute '${name}' left out (ext stores user., trusted., security. and POSIX ACLs; first on ${first})`);
+    }
+  }
 }
 
 /**
