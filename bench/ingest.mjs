@@ -278,6 +278,7 @@ async function main() {
     results: rows,
     totalSeconds: Math.round((Date.now() - started) / 1000),
   };
+  for (const f of fs.readdirSync(WORK)) if (f.startsWith('.extimg-bench-time-')) fs.rmSync(path.join(WORK, f), { force: true });
   const file = path.join(OUT, 'ingest.json');
   fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwrote ${path.relative(ROOT, file)} (${results.totalSeconds} s of runs)`);
