@@ -202,6 +202,11 @@ describe('container images: every form reads back as the judges unpack it', () =
     const oa = join(d, 'oa.tar');
     run('skopeo', ['copy', '-q', `oci:${L}:latest`, `oci-archive:${oa}:latest`]);
     expectMatches((await buildImage(oa, 'skopeo-oci')).image, ref, 'skopeo oci-archive');
+    // A layout skopeo makes from a docker-archive (as users turn `docker save` output into one),
+    // judged by umoci's unpack of that same layout.
+    const fromDocker = join(d, 'from-docker');
+    run('skopeo', ['copy', '-q', `docker-archive:${docker}`, `oci:${fromDocker}:v2`]);
+    expectMatches((await buildImage(fromDocker, 'skopeo-layout')).image, umociUnpack(fromDocker, 'v2', join(d, 'ref2')), 'skopeo layout from docker-archive');
   });
 });
 
