@@ -85,6 +85,9 @@ function layers(): Uint8Array[] {
   return [base, middle, top];
 }
 
+/** The top and lost+found are the build's, timed when it runs: not part of what an image brings. */
+const BUILT_BY_US: CompareOptions = { skipPaths: ['', 'lost+found'] };
+
 /** umoci's unpack of a layout (as root it keeps owners; rootless otherwise). */
 function umociUnpack(layout: string, ref: string, into: string): string {
   run('umoci', ['unpack', ...(isRoot ? [] : ['--rootless']), '--image', `${layout}:${ref}`, into]);
@@ -162,12 +165,12 @@ describe('container images: every form reads back as the judges unpack it', () =
     const d25 = join(fresh('d25'), 'd25.tar');
     dockerSave25(d25, work.dir, ls, 'app:v1');
     for (const input of [ociArchive, classic, d25]) {
-      expectSameManifest(want, (await buildImage(input, 'form')).image, input);
+      expectSameManifest(want, (await buildImage(input, 'form')).image, input, BUILT_BY_US);
     }
     // Compressed as a whole, too (the archive is decompressed, then its layers).
     const gz = `${ociArchive}.gz`;
     fs.writeFileSync(gz, run('gzip', ['-c', ociArchive]));
-    expectSameManifest(want, (await buildImage(gz, 'gz')).image, gz);
+    expectSameManifest(want, (await buildImage(gz, 'gz')).image, gz, BUILT_BY_US);
   });
 
   it('images made by umoci and skopeo (docker-archive, oci-archive) read back as umoci unpacks them', async (ctx) => {
