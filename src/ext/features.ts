@@ -238,3 +238,41 @@ export function typeOfFeatures(f: Features): FsType {
   if (f.incompat & ~ext3Incompat || f.roCompat & ~ext3RoCompat) return 'ext4';
   return f.has('has_journal') ? 'ext3' : 'ext2';
 }
+
+/**
+ * The names of the feature bits set in `value` of one word, as e2fsprogs spells them; a bit no
+ * name covers shows as FEATURE_I13 etc. (e2p_feature2string's form), so nothing is unnamed.
+ */
+export function featureNamesOf(word: Word, value: number): string[] {
+  const out: string[] = [];
+  let rest = value >>> 0;
+  for (const [name, [w, bit]] of Object.entries(FEATURES) as [FeatureName, readonly [Word, number, boolean]][]) {
+    if (w === word && rest & bit) {
+      out.push(name);
+      rest &= ~bit;
+    }
+  }
+  const letter = word === 'compat' ? 'C' : word === 'incompat' ? 'I' : 'R';
+  for (let b = 0; b < 32; b++) if (rest & (1 << b)) out.push(`FEATURE_${letter}${b}`);
+  return out;
+}
+
+/** Whether a feature (by name) is one extimg writes. */
+export function featureIsWritten(name: FeatureName): boolean {
+  return FEATURES[name][2];
+}
+
+/** The features whose bits are set in a superblock's three words (names extimg knows). */
+export function featuresOfWords(compat: number, incompat: number, roCompat: number): FeatureName[] {
+  const out: FeatureName[] = [];
+  for (const [name, [w, bit]] of Object.entries(FEATURES) as [FeatureName, readonly [Word, number, boolean]][]) {
+    const v = w === 'compat' ? compat : w === 'incompat' ? incompat : roCompat;
+    if (v & bit) out.push(name);
+  }
+  return out;
+}
+
+/** The features a type starts from before any -O (mke2fs.conf's base_features plus the type's). */
+export function defaultFeatures(type: FsType): FeatureName[] {
+  return [...BASE, ...BY_TYPE[type]];
+}
