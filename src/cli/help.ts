@@ -6,6 +6,7 @@ Commands:
   build           build an image from host directories, archives, edits or a recipe
   schema          print the JSON Schema of recipes (build, initrd-rewrite, initrd-create)
   initrd          list, extract or rewrite a Linux initrd (initramfs cpio segments)
+  image           list, read, extract or describe an ext2/3/4 image, disk or qcow2
   help [COMMAND]  show help
 
 Options:
@@ -132,5 +133,38 @@ Commands:
 Options:
       --json                ls: a JSON array of objects
   -q, --quiet               extract: no summary line
+  -h, --help                show this help
+`;
+
+export const IMAGE_HELP = `Usage: extimg image ls IMAGE [PATH] [-R] [--json]
+       extimg image cat IMAGE PATH
+       extimg image extract IMAGE DIR [PATH]
+       extimg image info IMAGE [--json]
+
+Look inside an ext2/ext3/ext4 filesystem without mounting it and without root: a raw image, a
+disk with a GPT or MBR partition table, or either as qcow2. A disk with one ext partition is
+read as it is; otherwise name the partition as IMAGE@N, numbered as the kernel numbers them
+(vda2 is @2). PATHs are paths in the image: symlinks resolve inside it (an absolute target
+starts at the image's root), never on the host.
+
+Commands:
+  ls IMAGE [PATH]           as ls -l: type and mode, links, uid, gid, size (major, minor for
+                            devices), mtime (UTC), name (non-UTF-8 bytes as \\xNN), -> target.
+                            A directory's entries by name; a file or symlink itself
+  cat IMAGE PATH            the file's bytes to standard output (symlinks followed)
+  extract IMAGE DIR [PATH]  the whole tree, or the one at PATH, into DIR without root: files,
+                            directories, symlinks, hard links, modes and mtimes. Device nodes,
+                            fifos, sockets, owners and xattrs go to DIR.extimg-manifest.json
+                            beside DIR (owners are also applied as root). Nothing is written
+                            outside DIR; no symlink is followed
+  info IMAGE                the partition table, and each ext filesystem's summary as
+                            dumpe2fs -h shows it (times in UTC)
+
+Options:
+  -R, --recursive           ls: every entry below PATH, with its path
+      --json                ls, info: JSON (ls: path, type, mode, uid, gid, size, mtime,
+                            links, ino, target, major, minor, xattrs in base64)
+  -q, --quiet               extract: no summary line
+      --debug               show stack traces on errors
   -h, --help                show this help
 `;
