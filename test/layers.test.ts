@@ -108,6 +108,7 @@ const NODE_ADAPTERS: { file: string | RegExp; modules: '*' | string[]; why: stri
   { file: 'src/compress/encode-parts.ts', modules: ['node:worker_threads'], why: 'the encode worker pool' },
   { file: 'src/compress/encode-worker.ts', modules: ['node:worker_threads'], why: 'the encode worker' },
   { file: 'src/compress/gzip.ts', modules: ['node:zlib'], why: 'gzip through node:zlib (DESIGN.md dependency decisions)' },
+  { file: 'src/compress/cluster.ts', modules: ['node:zlib'], why: "qcow2's compressed clusters: raw deflate and zstd through node:zlib, one cluster at a time" },
   { file: 'src/compress/zstd.ts', modules: ['node:zlib'], why: 'zstd through node:zlib where Node has it (DESIGN.md)' },
   { file: 'src/compress/encode.ts', modules: ['node:zlib', 'node:os'], why: 'gzip and zstd encoders through node:zlib; zstd worker count' },
   { file: 'src/compress/crc.ts', modules: ['node:zlib'], why: "node:zlib's crc32 when present; a table fallback otherwise" },
