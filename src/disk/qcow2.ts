@@ -222,6 +222,7 @@ export class Qcow2Access implements RandomAccess {
     readonly file: RandomAccess,
     /** The image as messages name it. */
     readonly origin: string,
+    opts: { l2CacheBytes?: number } = {},
   ) {
     this.header = readQcow2Header(file, origin);
     const h = this.header;
@@ -232,7 +233,7 @@ export class Qcow2Access implements RandomAccess {
     const l1Needed = Math.ceil(h.size / this.clusterSize / this.l2Entries);
     const l1 = l1Needed > 0 ? readBytes(file, h.l1TableOffset, l1Needed * 8) : new Uint8Array(0);
     this.l1 = new DataView(l1.buffer, l1.byteOffset, l1.length);
-    this.l2CacheMax = Math.max(2, Math.floor(L2_CACHE_BYTES / this.clusterSize));
+    this.l2CacheMax = Math.max(2, Math.floor((opts.l2CacheBytes ?? L2_CACHE_BYTES) / this.clusterSize));
   }
 
   read(position: number, into: Uint8Array): void {
