@@ -31,6 +31,16 @@ async function addWithWarnings(bytes: Uint8Array, origin = 'in'): Promise<{ tree
   return { tree, warnings };
 }
 
+function readAll(tree: Tree, path: string): Uint8Array {
+  const node = tree.get(path);
+  if (node?.kind !== 'file') throw new Error(`${path}: not a file`);
+  const out = new Uint8Array(node.content.size);
+  const r = node.content.open();
+  r.read(0, out);
+  r.close();
+  return out;
+}
+
 function entryNames(tree: Tree): string[] {
   return [...tree.walk()].map(([k]) => k).filter((k) => k !== '');
 }
@@ -41,33 +51,34 @@ function extImage(type: 'ext2' | 'ext3'): Uint8Array {
   return buildToBuffer(t, { type, timestamp: T0.sec }).bytes;
 }
 
-describe('images are recognised by content and refused by name', () => {
-  it("extimg's own ext2 and ext3 images", async () => {
+describe('images are recognised by content and read (issue 14), never taken for an empty tar', () => {
+  it("extimg's own ext2 and ext3 images are read back, plain and gzip-compressed", async () => {
     for (const type of ['ext2', 'ext3'] as const) {
       const img = extImage(type);
       expect(identifyExt(img)).toBe(type);
       expect(sniffArchive(img)).toBeUndefined();
-      const e = await extimgErrorAsync(() => addArchive(new Tree(), img, { origin: 'old.img' }));
-      expect([e.code, e.message]).toEqual(['EFORMAT', `old.img: an ${type} filesystem image; reading images is not supported yet`]);
-      const gz = new Uint8Array(gzipSync(img));
-      const e2 = await extimgErrorAsync(() => addArchive(new Tree(), gz, { origin: 'old.img.gz' }));
-      expect(e2.message).toBe(`old.img.gz: gzip data holding an ${type} filesystem image; reading images is not supported yet`);
+      for (const [bytes, origin] of [[img, 'old.img'], [new Uint8Array(gzipSync(img)), 'old.img.gz']] as const) {
+        const { tree, warnings } = await addWithWarnings(bytes, origin);
+        expect(warnings).toEqual([]);
+        expect(entryNames(tree).sort()).toEqual(['etc', 'etc/hostname', 'lost+found']);
+        expect(new TextDecoder().decode(readAll(tree, '/etc/hostname'))).toBe('vm\n');
+      }
     }
   });
 
-  it('images made by mke2fs -t ext2, ext3, ext4 are named as blkid names them', async (ctx) => {
+  it('images made by mke2fs -t ext2, ext3, ext4 are read (their lost+found is their one entry)', async (ctx) => {
     requireJudge(ctx, missingTools(['mke2fs']), 'mke2fs images');
     for (const type of ['ext2', 'ext3', 'ext4'] as const) {
       const path = join(work.dir, `mke2fs-${type}.img`);
       run('mke2fs', ['-q', '-F', '-t', type, path, '4M']);
       const bytes = readBytes(path);
       expect(identifyExt(bytes)).toBe(type);
-      const e = await extimgErrorAsync(() => addArchive(new Tree(), bytes, { origin: path }));
-      expect(e.message).toBe(`${path}: an ${type} filesystem image; reading images is not supported yet`);
+      const { tree } = await addWithWarnings(bytes, path);
+      expect(entryNames(tree)).toEqual(['lost+found']);
     }
   });
 
-  it('a GPT disk made by sfdisk, an MBR disk, a qcow2 made by qemu-img', async (ctx) => {
+  it('a GPT disk made by sfdisk, an MBR disk, a qcow2 made by qemu-img: no filesystem in them is said by name', async (ctx) => {
     requireJudge(ctx, missingTools(['sfdisk', 'qemu-img']), 'disk images from sfdisk and qemu-img');
     const gpt = join(work.dir, 'gpt.img');
     const mbr = join(work.dir, 'mbr.img');
@@ -78,16 +89,24 @@ describe('images are recognised by content and refused by name', () => {
     }
     expect(identifyDisk(readBytes(gpt))).toEqual({ kind: 'gpt' });
     expect(identifyDisk(readBytes(mbr))).toEqual({ kind: 'mbr', partitions: 1 });
-    expect((await extimgErrorAsync(() => addArchive(new Tree(), readBytes(gpt), { origin: 'gpt.img' }))).message).toBe(
-      'gpt.img: a partitioned disk image (GPT); reading images is not supported yet',
+    expect((await extimgErrorAsync(() => addArchive(new Tree(), readBytes(gpt), { origin: 'gpt.img' }))).message).toMatch(
+      /^gpt\.img: none of its 1 partition holds an ext filesystem \(1: Linux filesystem [0-9.]+ MiB\)$/,
     );
-    expect((await extimgErrorAsync(() => addArchive(new Tree(), readBytes(mbr), { origin: 'mbr.img' }))).message).toBe(
-      'mbr.img: a partitioned disk image (MBR, 1 partition); reading images is not supported yet',
+    expect((await extimgErrorAsync(() => addArchive(new Tree(), readBytes(mbr), { origin: 'mbr.img' }))).message).toMatch(
+      /^mbr\.img: none of its 1 partition holds an ext filesystem \(1: Linux [0-9.]+ MiB\)$/,
     );
     const qcow = join(work.dir, 'disk.qcow2');
     run('qemu-img', ['create', '-q', '-f', 'qcow2', qcow, '64M']);
     expect((await extimgErrorAsync(() => addArchive(new Tree(), readBytes(qcow), { origin: 'disk.qcow2' }))).message).toBe(
-      'disk.qcow2: a qcow2 disk image (version 3); reading images is not supported yet',
+      'disk.qcow2: a qcow2 disk image with neither a partition table nor an ext filesystem',
+    );
+  });
+
+  it('other filesystem images are refused by name', async () => {
+    const sq = new Uint8Array(64 << 10);
+    sq.set(new TextEncoder().encode('hsqs'));
+    expect((await extimgErrorAsync(() => addArchive(new Tree(), sq, { origin: 'root.sqfs' }))).message).toBe(
+      'root.sqfs: a squashfs filesystem image; extimg reads ext2/3/4 filesystems, raw, partitioned or in qcow2',
     );
   });
 

@@ -6,6 +6,9 @@ import { checkPlatform } from '../edit/values.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { parseRecipe, type Recipe } from '../edit/recipe.js';
 import { resolveFeatures } from '../ext/features.js';
+import { ExtimgError } from '../errors.js';
+import type { ExtImage } from '../ext/read/image.js';
+import { sourceIdentity } from '../ext/read/identity.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
 import { buildToFileAsync } from '../ext/write/build.js';
 import { checkTarget } from '../io/file.js';
@@ -83,6 +86,10 @@ export interface BuildPlan {
   edits: PreparedEdit[];
   json: boolean;
   quiet: boolean;
+  /** -t, -b, -I, -U, -L or --hash-seed was given (command line or recipe): a rebuild keeps no identity. */
+  formatGiven: boolean;
+  /** The size was taken from this source image (a plain rebuild): dropped if the content does not fit. */
+  sizeFromSource?: string;
 }
 
 /**
@@ -148,6 +155,9 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     edits: [...(recipe?.edits ?? []), ...cliEdits(parsed)],
     json: values.json ?? false,
     quiet: values.quiet ?? false,
+    formatGiven:
+      [values.type, values['block-size'], values['inode-size'], values.uuid, values.label, values['hash-seed']].some((v) => v !== undefined) ||
+      (['type', 'blockSize', 'inodeSize', 'uuid', 'label', 'hashSeed'] as const).some((k) => recipe?.options?.[k] !== undefined),
   };
   const owner = values.owner !== undefined ? parseOwner('--owner', values.owner, CMD) : recipe?.owner;
   if (owner) plan.owner = owner;
@@ -218,6 +228,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   });
   try {
     reading?.clear();
+    if (open.firstFilesystem && !plan.formatGiven) keepIdentity(plan, open.firstFilesystem, onWarning);
     return await writeImage(tree, plan, ctx, onWarning);
   } finally {
     await open.close();
@@ -249,7 +260,15 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
   });
   let result: BuildResult;
   try {
-    result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+    try {
+      result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+    } catch (e) {
+      // The source's size is kept only when the content fits it.
+      if (!(e instanceof ExtimgError && e.code === 'ENOSPC' && plan.sizeFromSource)) throw e;
+      onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${options.size} bytes); the image is sized to fit`);
+      delete options.size;
+      result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+    }
   } finally {
     for (const [sig, h] of handlers) process.removeListener(sig, h);
   }
@@ -258,6 +277,23 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
   if (plan.json) ctx.stdout.write(`${JSON.stringify({ output: plan.output, ...result }, null, 2)}\n`);
   if (!plan.quiet && !plan.json) ctx.stderr.write(`${summary(plan.output, result)}\n`);
   return 0;
+}
+
+/**
+ * The rebuild rule: the first input is an image and no format option was given, so the output
+ * keeps the source's type, block size, inode size, UUID, label, hash seed and features (those
+ * extimg writes), and its size when the content fits. -O adds to the source's features; --size
+ * replaces its size.
+ */
+function keepIdentity(plan: BuildPlan, img: ExtImage, onWarning: (message: string) => void): void {
+  const { options, notKept } = sourceIdentity(img);
+  const o = plan.options;
+  const features = [...(options.features ?? []), ...(o.features ?? [])];
+  const size = o.size;
+  Object.assign(o, options, { features });
+  if (size !== undefined) o.size = size;
+  else plan.sizeFromSource = img.origin;
+  if (notKept.length) onWarning(`${img.origin}: the rebuild does not keep ${notKept.join(', ')} (extimg does not write ${notKept.length === 1 ? 'it' : 'them'})`);
 }
 
 /** Read and check a recipe; its relative host paths are resolved against its directory. */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { ExtimgError } from '../errors.js';
 import { Excludes } from '../edit/glob.js';
 import { fsError } from '../io/fs-error.js';
+import type { ExtImage } from '../ext/read/image.js';
 import { addHostDirectory, type HostDirectoryOptions } from '../ingest/hostdir.js';
 import type { Prepared, PrepareOptions } from '../ingest/archive.js';
 import type { ArchiveOptions } from '../ingest/options.js';
@@ -135,6 +136,8 @@ export interface ApplyInputsOptions {
 /** What the tree still refers to after applyInputs: archive files and spools, open until closed. */
 export interface OpenInputs {
   close(): Promise<void>;
+  /** The first input, when it is an ext filesystem image (a plain rebuild keeps its identity). */
+  firstFilesystem?: ExtImage;
 }
 
 /**
@@ -148,6 +151,7 @@ export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], 
   if (o.owner) options.owner = o.owner;
   if (o.oneFileSystem) options.oneFileSystem = true;
   const { prepared, open } = await prepareInputs(inputs, o);
+  const first = prepared.get(0)?.filesystem;
   try {
     for (const [k, input] of inputs.entries()) {
       await applyInput(tree, input, options, prepared.get(k));
@@ -158,7 +162,7 @@ export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], 
     throw e;
   }
   for (const pattern of exclude.unmatched()) o.onWarning(`exclude pattern '${pattern}' matched nothing in any input`);
-  return open;
+  return first ? { close: () => open.close(), firstFilesystem: first } : open;
 }
 
 /** Check every input before any is applied. */

@@ -14,8 +14,11 @@ import { applyLayer, imageFormatOf, planImage, type ImageFiles, type ImageFormat
 import { Sha256 } from '../compress/sha256.js';
 import { MemorySource, RangeSource, type ByteSource } from './source.js';
 import { addTar, readTar } from './tar.js';
+import type { ExtImage } from '../ext/read/image.js';
+import { addFilesystem } from './fsimage.js';
+import { isFilesystemContainer, openFilesystemIn } from './fsimage-open.js';
 
-export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman' | 'image';
+export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman' | 'image' | 'filesystem';
 
 /**
  * An archive made ready to apply: decompressed (into memory or a spool file) and unwrapped. The
@@ -23,8 +26,8 @@ export type ArchiveKind = 'tar' | 'cpio' | 'deb' | 'rpm' | 'pacman' | 'image';
  */
 export interface Prepared {
   kind: ArchiveKind;
-  /** How the payload is laid out. */
-  format: 'tar' | 'cpio';
+  /** How the payload is laid out (a filesystem: an ext2/3/4 image, raw, partitioned or qcow2). */
+  format: 'tar' | 'cpio' | 'filesystem';
   /** The compression of the payload: the input's own, or a .deb/.rpm member's. */
   codec?: Codec;
   /** The member the payload came from (a .deb's "data.tar.xz", an rpm's "payload"). */
@@ -37,6 +40,10 @@ export interface Prepared {
   owners?: Map<string, RpmOwner>;
   /** A container image: its layers (decompressed tars), applied in order with whiteouts. */
   image?: PreparedImage;
+  /** An ext2/3/4 filesystem, opened (its partition picked, its journal replayed). */
+  filesystem?: ExtImage;
+  /** What preparing had to say (a journal replayed, a backup GPT used): said when applied. */
+  warnings?: string[];
 }
 
 export interface PreparedImage {
@@ -120,9 +127,10 @@ function stage(src: ByteSource, outerCodec: Codec | undefined, inputLength: numb
       return codec ? { prepared, pending: { codec, offset: rpm.offset, size, origin: `${origin}: payload` } } : { prepared };
     }
     case undefined: {
+      if (isFilesystemContainer(head)) return { prepared: withCodec({ kind: 'filesystem', format: 'filesystem', source: src }, outerCodec) };
       const image = identifyImage(head);
       if (image) {
-        throw new ExtimgError('EFORMAT', `${origin}: ${outerCodec ? `${outerCodec} data holding ${image}` : image}; reading images is not supported yet`, {
+        throw new ExtimgError('EFORMAT', `${origin}: ${outerCodec ? `${outerCodec} data holding ${image}` : image}; extimg reads ext2/3/4 filesystems, raw, partitioned or in qcow2`, {
           archive: origin,
           image,
           ...(outerCodec ? { codec: outerCodec } : {}),
@@ -212,6 +220,12 @@ async function detectImage(p: Prepared & { source: ByteSource }, origin: string,
       p.kind = 'image';
       p.image = await prepareImage(files, format, origin, decode, select);
     }
+  }
+  if (p.kind === 'filesystem') {
+    const warnings: string[] = [];
+    p.filesystem = await openFilesystemIn(p.source, origin, select.strictRef ? select.ref : undefined, (m) => warnings.push(m));
+    if (warnings.length) p.warnings = warnings;
+    return;
   }
   if (select.strictRef && p.kind !== 'image') {
     throw new ExtimgError('EINVAL', `${origin}: @${select.ref} picks an image of a container image; this is a ${p.kind} archive`, { archive: origin });
@@ -385,6 +399,12 @@ export function applyPrepared(tree: Tree, prepared: Prepared, opts: ArchiveOptio
     case 'cpio':
       addCpio(tree, src, o);
       return;
+    case 'filesystem': {
+      for (const w of prepared.warnings ?? []) opts.onWarning?.(w);
+      if (!prepared.filesystem) throw new ExtimgError('EINVAL', `${opts.origin}: a filesystem image must be prepared (prepareSource) before it is applied`, { path: opts.origin });
+      addFilesystem(tree, prepared.filesystem, o);
+      return;
+    }
     case 'image': {
       // One set for all layers: a symlink out of the image made by a lower layer is not a way out for a higher one.
       const riskySymlinks = new Set<Node>();
