@@ -124,3 +124,28 @@ describe('checksums and damage', () => {
     expect(() => ExtImage.open(new MemorySource(bytes), { origin: 'cut.img' })).toThrow(/^cut\.img: truncated: the filesystem is 16777216 bytes, the image 8388608$/);
   });
 });
+
+describe('library: openImage and addImage', () => {
+  it('read an image built in memory back into a tree, under a destination, with excludes', async () => {
+    const { Tree: T } = await import('../src/tree/tree.js');
+    const { buildToBuffer } = await import('../src/ext/write/build.js');
+    const { openImage, addImage } = await import('../src/index.js');
+    const t = new T({ time: { sec: 1_700_000_000, nsec: 0 } });
+    t.writeFile('/etc/hostname', 'vm\n');
+    t.writeFile('/var/cache/big', new Uint8Array(50_000).fill(3));
+    t.mknod('/dev/xvda', 'blk', 220, 0, { mode: 0o660, gid: 6 });
+    const { bytes } = buildToBuffer(t, { type: 'ext4', timestamp: 1_700_000_000 });
+    const img = await openImage(bytes, { origin: 'mem.img' });
+    expect(img.blockSize).toBe(1024);
+    const back = new T();
+    const counts = await addImage(back, img, { origin: 'mem.img', dest: '/old', exclude: (p) => p === 'var/cache' });
+    expect(counts.placed).toBeGreaterThan(0);
+    const names = [...back.walk()].map(([k]) => k).sort();
+    expect(names).toEqual(['', 'old', 'old/dev', 'old/dev/xvda', 'old/etc', 'old/etc/hostname', 'old/lost+found', 'old/var']);
+    const dev = back.get('/old/dev/xvda');
+    expect(dev?.kind === 'blk' ? [dev.major, dev.minor, dev.meta.mode, dev.meta.gid] : dev).toEqual([220, 0, 0o660, 6]);
+    await expect(addImage(new T(), bytes, { origin: 'mem.img', partition: 1 })).rejects.toThrow(
+      'mem.img: @1 names a partition, but this is a filesystem image with no partition table',
+    );
+  });
+});
