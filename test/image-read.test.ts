@@ -8,7 +8,7 @@ import { expectSameManifest } from './helpers/compare.js';
 import { e2fsck } from './helpers/e2fsck.js';
 import { missingTools, mountAvailable, requireJudge } from './helpers/env.js';
 import { workDir } from './helpers/image.js';
-import { manifestFromMount } from './helpers/mount.js';
+import { manifestFromMount, withMount } from './helpers/mount.js';
 import type { Manifest } from './helpers/manifest.js';
 
 // Issue #14: images made by mke2fs, by the kernel and by extimg, raw, in GPT and MBR disks and
@@ -47,6 +47,15 @@ beforeAll(() => {
   fs.mkdirSync(many);
   for (let k = 0; k < 400; k++) fs.writeFileSync(path.join(many, `entry-with-a-longer-name-${k}`), `${k}\n`);
   fs.writeFileSync(path.join(src, 'tiny-inline'), 'x'.repeat(40));
+  // A POSIX ACL (user 1234 rw-) and a security.* xattr, set as setfacl and setcap would.
+  execFileSync('python3', [
+    '-c',
+    `import os,sys
+acl = bytes.fromhex('02000000' + '0100' + '0600' + 'ffffffff' + '0200' + '0600' + 'd2040000' + '0400' + '0400' + 'ffffffff' + '1000' + '0600' + 'ffffffff' + '2000' + '0400' + 'ffffffff')
+os.setxattr(sys.argv[1] + '/etc/passwd', 'system.posix_acl_access', acl)
+os.setxattr(sys.argv[1] + '/etc/empty', 'security.test', b'label')`,
+    src,
+  ]);
   fs.utimesSync(many, 1_650_000_000, 1_650_000_000);
   fs.utimesSync(src, 1_650_000_001, 1_650_000_001);
 });
@@ -63,6 +72,26 @@ function kernelView(image: string): Manifest {
   for (const k of [...m.keys()]) if (k === 'lost+found' || k.startsWith('lost+found/')) m.delete(k);
   for (const e of m.values()) delete e.allocatedBlocks;
   return m;
+}
+
+/** Every xattr the kernel shows in an image (ACLs included), by path, lost+found aside. */
+function kernelXattrs(image: string): Record<string, Record<string, string>> {
+  const script = `
+import os, sys, json
+root = sys.argv[1].encode()
+res = {}
+for d, dirs, files in os.walk(root):
+    for n in [b''] + dirs + files if d == root else dirs + files:
+        full = os.path.join(d, n) if n else d
+        rel = os.path.relpath(full, root).decode('utf-8', 'backslashreplace')
+        if rel.startswith('lost+found'):
+            continue
+        x = {a: os.getxattr(full, a, follow_symlinks=False).hex() for a in os.listxattr(full, follow_symlinks=False)}
+        if x:
+            res[rel] = x
+print(json.dumps(res, sort_keys=True))
+`;
+  return withMount(image, (mnt) => JSON.parse(execFileSync('python3', ['-c', script, mnt]).toString()) as Record<string, Record<string, string>>);
 }
 
 /** Put a filesystem image into a disk at `startMiB` as partition `n` of a table sfdisk makes from `script`. */
@@ -130,14 +159,28 @@ describe('ext images as build inputs (the kernel judges)', () => {
   ];
 
   for (const c of cases) {
-    it(`${c.name}: rebuilt from the raw image equals it`, (ctx) => {
+    it(`${c.name}: rebuilt from it raw, in a GPT disk, in an MBR disk (logical partition) and in qcow2 equals it`, (ctx) => {
       requireJudge(ctx, missing, 'image read-back');
       if (!mountAvailable('image read-back')) ctx.skip();
       const img = c.make();
       const want = kernelView(img);
-      const out = path.join(tmp, `${path.basename(img)}.out`);
-      rebuild(img, out, ['-t', c.type]);
-      expectSameManifest(want, kernelView(out), `${c.name}: source image vs rebuilt`);
+      const wantXattrs = kernelXattrs(img);
+      expect(wantXattrs['etc/passwd']?.['system.posix_acl_access'], `${c.name}: the source image lost the ACL`).toBeDefined();
+      const base = path.basename(img);
+      const gpt = diskWith(`${base}.gpt`, 'label: gpt\nstart=2048, size=131072, type=L\n', 66, [{ image: img, startMiB: 1 }]);
+      const mbr = diskWith(`${base}.mbr`, 'label: dos\nstart=2048, size=2048, type=83\nstart=4096, size=137216, type=5\nstart=6144, size=131072, type=83\n', 70, [{ image: img, startMiB: 3 }]);
+      const containers: Array<[string, string]> = [
+        ['raw', img],
+        ['GPT', gpt],
+        ['MBR @5', `${mbr}@5`],
+        ['qcow2 of the GPT disk', convert(gpt, `${base}.qcow2`, ['-c'])],
+      ];
+      for (const [label, input] of containers) {
+        const out = path.join(tmp, `${base}.${label.replace(/\W+/g, '-')}.out`);
+        rebuild(input, out, ['-t', c.type]);
+        expectSameManifest(want, kernelView(out), `${c.name} (${label}): source image vs rebuilt`);
+        expect(kernelXattrs(out), `${c.name} (${label}): xattrs`).toEqual(wantXattrs);
+      }
     });
   }
 });
