@@ -15,6 +15,9 @@
 //   base:   the Debian base system (the `required` .debs extracted with dpkg-deb -x as root,
 //           fixtures/make-ext4-trees.mjs), --base-block-size blocks (default 1024, what both tools
 //           pick at that size); extimg vs mke2fs -d, ext3 and ext4.
+//   rebuild: the base system's ext4 image (mke2fs -t ext4 -d of the base tree, made once, untimed)
+//           rebuilt by extimg into a new ext4 image (`extimg build -o IMG SRC.img`: the rebuild
+//           rule keeps size, geometry and UUID), against mke2fs -t ext4 -d from the extracted tree.
 //   bigdir: one directory of 30,000 empty files, ext3 and ext4 (htree); mke2fs -d is quadratic
 //           there, so it runs --bigdir-ref-rounds times (default 1) without a warm-up; then
 //           60,000 files, extimg only unless --bigdir-60k-ref TYPES (mke2fs once, killed after 600 s).
@@ -99,7 +102,7 @@ function parseOptions(argv) {
   return o;
 }
 
-const CASES = ['small', 'large', 'base', 'bigdir'];
+const CASES = ['small', 'large', 'base', 'rebuild', 'bigdir'];
 
 function die(message) {
   console.error(`bench: ${message}`);
@@ -264,6 +267,44 @@ function baseCase(opts) {
     inodes: fit.inodes,
     fittedBytes: fit.fittedBytes,
     tools: pairTools('base', t.dir, { sizeMiB: fit.sizeMiB, inodes: fit.inodes, blockSize: opts.baseBlockSize, types: ['ext3', 'ext4'] }),
+  };
+}
+
+/** The base system's ext4 image read back by extimg (issue 14) against mke2fs -d from the directory. */
+function rebuildCase(opts) {
+  const t = ensureBaseTree({ log: (m) => console.log(m) });
+  const fit = fitTree(t.dir, { type: 'ext4', blockSize: opts.baseBlockSize, factor: opts.smallFactor });
+  const geometry = ['-b', `${opts.baseBlockSize}`, '-I', '256', '-N', `${fit.inodes}`];
+  const source = path.join(OUT, 'rebuild-source.img');
+  fs.rmSync(source, { force: true });
+  runSync('mke2fs', ['-q', '-F', '-t', 'ext4', ...geometry, '-d', t.dir, source, `${fit.sizeMiB}M`]);
+  const img = (name) => path.join(OUT, `rebuild-${name}.img`);
+  return {
+    name: 'rebuild',
+    tree: { path: path.relative(ROOT, source), source: `mke2fs -t ext4 -d of the base tree (${t.debs} .debs)`, ...census(t.dir) },
+    size: fit.sizeMiB * MiB,
+    inodes: fit.inodes,
+    fittedBytes: fit.fittedBytes,
+    tools: [
+      {
+        tool: 'extimg',
+        fs: 'ext4',
+        image: img('extimg-ext4'),
+        cmd: process.execPath,
+        args: [CLI, 'build', '-q', '-o', img('extimg-ext4'), source],
+        display: 'extimg build -q -o IMG SRC.img (plain rebuild: same type, size, geometry, UUID)',
+      },
+      {
+        tool: 'mke2fs -d',
+        fs: 'ext4',
+        image: img('mke2fs-ext4'),
+        before: (image) => truncate(image, fit.sizeMiB * MiB),
+        cmd: 'mke2fs',
+        args: ['-q', '-F', '-t', 'ext4', ...geometry, '-d', t.dir, img('mke2fs-ext4'), `${fit.sizeMiB}M`],
+        display: `truncate -s ${fit.sizeMiB}M IMG && mke2fs -q -F -t ext4 -b ${opts.baseBlockSize} -I 256 -N ${fit.inodes} -d TREE IMG ${fit.sizeMiB}M`,
+        ref: true,
+      },
+    ],
   };
 }
 
@@ -497,6 +538,7 @@ async function main() {
     await run(emptyCase(c));
   }
   if (want('base')) await run(baseCase(opts));
+  if (want('rebuild')) await run(rebuildCase(opts));
   if (want('bigdir')) {
     await run(bigdirCase(opts, 30000, { refTypes: ['ext3', 'ext4'], refRounds: opts.bigdirRefRounds, timeoutSeconds: 900 }));
     await run(bigdirCase(opts, 60000, { refTypes: opts.bigdir60kRef, refRounds: 1, timeoutSeconds: 600 }));
