@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,29 @@ describe('the reader reads what debugfs reads', () => {
       expectSameManifest(want, got, `${v.name}: debugfs vs reader`);
     });
   }
+
+  it('ea_inode: xattr values too large for a block live in their own inodes', (ctx) => {
+    requireJudge(ctx, missing, 'reader vs debugfs');
+    const dir = path.join(tmp, 'ea-src');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'f'), 'x');
+    const big = Buffer.alloc(4096); // debugfs ea_set -f reads at most a block; more than fits beside the header
+    for (let k = 0; k < big.length; k++) big[k] = (k * 7) & 0xff;
+    const image = path.join(tmp, 'ea.img');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', 'ea_inode', '-d', dir, image, '16M'], { stdio: 'pipe' });
+    // The host's filesystem cannot hold the value beside others; debugfs puts it in an xattr inode.
+    fs.writeFileSync(path.join(tmp, 'ea-value'), big);
+    execFileSync('debugfs', ['-w', '-R', `ea_set -f ${path.join(tmp, 'ea-value')} /f user.huge`, image], { stdio: 'pipe' });
+    expect(execFileSync('debugfs', ['-R', 'ea_list /f', image], { stdio: 'pipe' }).toString()).toMatch(/user\.huge/);
+    // debugfs leaves the inode's i_blocks short of the xattr inode's block; e2fsck -fy mends that.
+    spawnSync('e2fsck', ['-fy', image]);
+    expect(execFileSync('e2fsck', ['-fn', image], { stdio: 'pipe' }).toString()).toMatch(/: 13\/\d+ files/); // 12 + the xattr inode
+    const node = readImage(image).get('/f');
+    expect(Buffer.from(node!.meta.xattrs!.get('user.huge')!).equals(big)).toBe(true);
+    const want = withoutLostFound(manifestFromDebugfs(image));
+    const got = withoutLostFound(manifestFromTree(readImage(image), { lostFound: false }));
+    expectSameManifest(want, got, 'ea_inode: debugfs vs reader');
+  });
 
   it('htree directories (e2fsck -fD) read the same as linear ones', (ctx) => {
     requireJudge(ctx, missing, 'reader vs debugfs');
