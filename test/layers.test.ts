@@ -50,6 +50,8 @@ const ALLOWED: Record<Layer, Partial<Record<Layer, string>>> = {
   },
   disk: {
     errors: 'ExtimgError',
+    tree: 'disk output builds a tree into a partition',
+    'ext/write': 'disk output: the writer builds each filesystem into its partition',
     io: 'disks are written into and read from sinks and sources',
     compress: 'qcow2 clusters may be compressed',
     ext: 'a disk holds ext filesystems at partition offsets',

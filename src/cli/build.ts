@@ -10,7 +10,8 @@ import { ExtimgError } from '../errors.js';
 import type { ExtImage } from '../ext/read/image.js';
 import { sourceIdentity } from '../ext/read/identity.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildToFileAsync } from '../ext/write/build.js';
+import { buildOutputAsync, type DiskBuildResult, type DiskOutputOptions } from '../disk/build.js';
+import type { DiskLayout } from '../disk/layout.js';
 import { checkTarget } from '../io/file.js';
 import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
@@ -50,6 +51,10 @@ const OPTIONS = {
   headroom: { type: 'string' },
   'journal-blocks': { type: 'string' },
   'no-resize-inode': { type: 'boolean' },
+  'partition-table': { type: 'string' },
+  'partition-type': { type: 'string' },
+  'partition-label': { type: 'string' },
+  format: { type: 'string' },
   owner: { type: 'string' },
   timestamp: { type: 'string' },
   exclude: { type: 'string', multiple: true },
@@ -90,6 +95,8 @@ export interface BuildPlan {
   formatGiven: boolean;
   /** The size was taken from this source image (a plain rebuild): dropped if the content does not fit. */
   sizeFromSource?: string;
+  /** How the filesystem is delivered: raw or qcow2, bare or in a partitioned disk. */
+  delivery: DiskOutputOptions;
 }
 
 /**
@@ -155,6 +162,7 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     edits: [...(recipe?.edits ?? []), ...cliEdits(parsed)],
     json: values.json ?? false,
     quiet: values.quiet ?? false,
+    delivery: diskOutput(values, output),
     formatGiven:
       [values.type, values['block-size'], values['inode-size'], values.uuid, values.label, values['hash-seed']].some((v) => v !== undefined) ||
       (['type', 'blockSize', 'inodeSize', 'uuid', 'label', 'hashSeed'] as const).some((k) => recipe?.options?.[k] !== undefined),
@@ -171,6 +179,21 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     plan.ref = values.ref;
   }
   return plan;
+}
+
+/** --format (or a .qcow2 output name), --partition-table, --partition-type, --partition-label. */
+function diskOutput(values: Values, output: string): DiskOutputOptions {
+  const o: DiskOutputOptions = {};
+  const format = values.format ?? (/\.qcow2$/i.test(output) ? 'qcow2' : 'raw');
+  o.format = parseChoice('--format', format, ['raw', 'qcow2'] as const, CMD);
+  if (values['partition-table'] !== undefined) o.partitionTable = parseChoice('--partition-table', values['partition-table'], ['gpt', 'mbr'] as const, CMD);
+  if (values['partition-type'] !== undefined) o.partitionType = values['partition-type'];
+  if (values['partition-label'] !== undefined) o.partitionLabel = values['partition-label'];
+  if (!o.partitionTable && (o.partitionType !== undefined || o.partitionLabel !== undefined)) {
+    throw usageError(`--partition-${o.partitionType !== undefined ? 'type' : 'label'} needs --partition-table gpt|mbr`, CMD);
+  }
+  if (o.partitionLabel !== undefined && o.partitionTable === 'mbr') throw usageError('--partition-label: MBR partitions have no names (use --partition-table gpt)', CMD);
+  return o;
 }
 
 /** The edit options in command-line order (parseArgs groups `multiple` values per option). */
@@ -258,16 +281,16 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
     process.once(sig, h);
     return [sig, h] as const;
   });
-  let result: BuildResult;
+  let result: DiskBuildResult;
   try {
     try {
-      result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+      result = await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, controller.signal);
     } catch (e) {
       // The source's size is kept only when the content fits it.
       if (!(e instanceof ExtimgError && e.code === 'ENOSPC' && plan.sizeFromSource)) throw e;
       onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${options.size} bytes); the image is sized to fit`);
       delete options.size;
-      result = await buildToFileAsync(tree, plan.output, options, controller.signal);
+      result = await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, controller.signal);
     }
   } finally {
     for (const [sig, h] of handlers) process.removeListener(sig, h);
@@ -307,9 +330,12 @@ export function loadRecipe(file: string): Recipe {
   return parseRecipe(text, file, { baseDir: nodePath.dirname(file) });
 }
 
-export function summary(output: string, r: BuildResult): string {
+export function summary(output: string, r: BuildResult & { disk?: DiskLayout; format?: string; fileBytes?: number }): string {
+  const table = r.disk ? r.disk.table.toUpperCase() : undefined;
+  const around = r.disk ? `${table === 'MBR' ? "an" : "a"} ${table} disk of ${formatBytes(r.disk.diskSize)} holding in partition 1 ` : '';
+  const qcow = r.format === 'qcow2' ? `qcow2 (${formatBytes(r.fileBytes ?? 0)} of file) of ` : '';
   return (
-    `${output}: ${r.type}, ${formatBytes(r.bytes)}, ` +
+    `${output}: ${qcow}${around}${r.type}, ${formatBytes(r.bytes)}, ` +
     `blocks ${r.usedBlocks}/${r.blocksCount} used (${r.blockSize} bytes each), ` +
     `inodes ${r.inodesCount - r.freeInodes}/${r.inodesCount} used; ` +
     `free ${formatBytes(r.freeBlocks * r.blockSize)} and ${r.freeInodes} inodes`

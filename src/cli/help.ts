@@ -7,6 +7,7 @@ Commands:
   schema          print the JSON Schema of recipes (build, initrd-rewrite, initrd-create)
   initrd          list, extract or rewrite a Linux initrd (initramfs cpio segments)
   image           list, read, extract or describe an ext2/3/4 image, disk or qcow2
+  edit            change an ext2/3/4 image, or a filesystem on a disk or qcow2, in place
   help [COMMAND]  show help
 
 Options:
@@ -56,6 +57,15 @@ Options:
                             default 5%, and at least 256 free inodes unless 0
       --journal-blocks N    journal size in blocks (default as mke2fs)
       --no-resize-inode     reserve no GDT blocks for online resizing
+      --partition-table gpt|mbr
+                            write a whole disk: the filesystem in partition 1 at 1 MiB;
+                            --size is then the disk's size (default: fit the filesystem)
+      --partition-type T    GPT: linux (default), root-x86-64, root-arm64, usr-x86-64, esp,
+                            home, srv, var, tmp, swap, ... or a type GUID; MBR: linux (83),
+                            or a type byte
+      --partition-label L   GPT partition name (at most 36 characters)
+      --format raw|qcow2    output format (default: qcow2 when OUTPUT ends in .qcow2):
+                            qcow2 v3 holding only the clusters that hold data
       --owner UID:GID       owner of every input file (default: the host's owners)
       --timestamp SECONDS   build reproducibly as of this time
                             (default: $SOURCE_DATE_EPOCH when set)
@@ -167,4 +177,39 @@ Options:
   -q, --quiet               extract: no summary line
       --debug               show stack traces on errors
   -h, --help                show this help
+`;
+
+export const EDIT_HELP = `Usage: extimg edit IMAGE [--partition N] [SRC:/PATH...] [edits]
+
+Change an ext2/3/4 filesystem without mounting it: a bare image, or one partition of a raw or
+qcow2 disk (IMAGE@N or --partition N; a disk with one ext partition needs neither). Inputs
+(host directories, archives, images: SRC:/PATH as in build) and edits apply to the filesystem's
+tree; the filesystem is then written anew with the same type, features, UUID, label, hash seed,
+block and inode size, and size, into a new file renamed over IMAGE. On a disk the partition
+table and every other partition are copied byte for byte; a qcow2 stays qcow2. A failed edit
+leaves IMAGE as it was; an edit that no longer fits the filesystem's size is refused with the
+size it would need.
+
+Edits (as in build, applied in command-line order; see 'extimg build --help'):
+  --write PATH=SRC  --write-text PATH=TEXT  --append PATH=SRC  --append-text PATH=TEXT
+  --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING
+  --mknod PATH:TYPE:MAJOR:MINOR[:MODE]  --chmod PATH=MODE  --chown PATH=OWNER
+  --rm PATH  --rm-f PATH  --mv FROM=TO  -D, --devices FILE[:/PATH]
+
+Options:
+  -p, --partition N     the partition to edit (numbered as the kernel numbers them)
+  --exclude GLOB        leave out input entries (not the image's own) matching GLOB
+  --timestamp SECONDS   time for new entries (default: $SOURCE_DATE_EPOCH, else now)
+  --json                print a JSON summary to stdout
+  -q, --quiet           no summary
+  --debug               stack traces on errors
+  -h, --help            show this help
+
+Examples:
+  extimg edit root.img --write-text /etc/hostname=$'vm2\\n' --rm-f /etc/machine-id
+  extimg edit debian.qcow2@1 --write /boot/initrd.img-6.1.0-13-amd64=new.initrd
+  extimg edit disk.img --partition 2 ./overlay:/opt/app
+
+Today edit rewrites the whole filesystem (inode numbers may change; contents, owners, modes,
+times, xattrs and links are kept). Writing in place through the journal is a later step.
 `;

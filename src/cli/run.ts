@@ -1,6 +1,6 @@
 import { ExtimgError } from '../errors.js';
 import type { CliContext } from './context.js';
-import { BUILD_HELP, GLOBAL_HELP, IMAGE_HELP, INITRD_HELP, SCHEMA_HELP } from './help.js';
+import { BUILD_HELP, EDIT_HELP, GLOBAL_HELP, IMAGE_HELP, INITRD_HELP, SCHEMA_HELP } from './help.js';
 import { usageError } from './usage.js';
 import { packageVersion } from './version.js';
 
@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; help: string }> =
   schema: { load: async () => (await import('./schema.js')).schemaCommand, help: SCHEMA_HELP },
   initrd: { load: async () => (await import('./initrd.js')).initrdCommand, help: INITRD_HELP },
   image: { load: async () => (await import('./image.js')).imageCommand, help: IMAGE_HELP },
+  edit: { load: async () => (await import('./edit.js')).editCommand, help: EDIT_HELP },
 };
 
 /**
