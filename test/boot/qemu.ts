@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import type { BootEnv } from './env.js';
 
 /**
- * Boot Debian's kernel + initrd under qemu-system-x86_64 with IMAGE as the virtio root disk and
- * capture the serial console. The guest's init powers the machine off; `panic=-1` with
+ * Boot Debian's kernel + initrd under qemu-system-x86_64 with IMAGE (a filesystem image, or a
+ * raw or qcow2 disk with the root in a partition) as the virtio disk and capture the serial
+ * console. The guest's init powers the machine off; `panic=-1` with
  * `-no-reboot` turns a kernel panic into a prompt qemu exit, so only a hang runs into the timeout
  * (then qemu is killed).
  */
@@ -15,6 +16,10 @@ export interface BootOptions {
   fsType: 'ext2' | 'ext3' | 'ext4';
   accel: 'kvm' | 'tcg';
   timeoutMs: number;
+  /** root= on the kernel command line: the disk itself, or a partition of it (/dev/vda1). */
+  root?: string;
+  /** How qemu reads IMAGE (-drive format=). */
+  format?: 'raw' | 'qcow2';
   /** Console output is kept up to this many bytes (the tail is what matters on failure). */
   maxConsole?: number;
 }
@@ -29,9 +34,9 @@ export interface BootResult {
   command: string[];
 }
 
-export function qemuArgs(o: Pick<BootOptions, 'env' | 'image' | 'fsType' | 'accel'>): string[] {
+export function qemuArgs(o: Pick<BootOptions, 'env' | 'image' | 'fsType' | 'accel' | 'root' | 'format'>): string[] {
   const append = [
-    `root=/dev/vda`,
+    `root=${o.root ?? '/dev/vda'}`,
     'rw',
     `rootfstype=${o.fsType}`,
     'init=/sbin/init',
@@ -56,7 +61,7 @@ export function qemuArgs(o: Pick<BootOptions, 'env' | 'image' | 'fsType' | 'acce
     '-kernel', o.env.vmlinuz,
     '-initrd', o.env.initrd,
     '-append', append,
-    '-drive', `file=${o.image},format=raw,if=virtio,cache=unsafe`,
+    '-drive', `file=${o.image},format=${o.format ?? 'raw'},if=virtio,cache=unsafe`,
   ];
 }
 

@@ -124,7 +124,8 @@ export function stageBootRoot(work: string, debs: readonly string[], opts: { asR
     '$bb sync',
     '$bb mount -o remount,ro / || echo "EXTIMG-REMOUNT-RO-FAILED"',
     '# What the kernel said about the filesystem, reading and writing it.',
-    '$bb dmesg | $bb grep -E "EXT[234]-fs|JBD2|I/O error|\\[vda\\]" | $bb sed "s/^/EXTIMG-DMESG /"',
+    '# GPT: lines are the kernel complaining about a partition table (e.g. a misplaced backup).',
+    '$bb dmesg | $bb grep -E "EXT[234]-fs|JBD2|I/O error|\\[vda\\]|GPT:" | $bb sed "s/^/EXTIMG-DMESG /"',
     `echo ${marker}`,
     '$bb poweroff -f',
     '# Not reached unless poweroff failed: panic=-1 and -no-reboot end qemu then.',
@@ -149,10 +150,11 @@ export function stageBootRoot(work: string, debs: readonly string[], opts: { asR
 
 /**
  * Kernel messages about the filesystem that are not routine (mount, remount, journal start):
- * an ext4 error, warning or I/O error while reading or writing the image.
+ * an ext4 error, warning or I/O error while reading or writing the image (the disk, or its
+ * partition vda1), or a complaint about a GPT.
  */
 export function kernelComplaints(console: string): string[] {
-  const routine = /EXT4-fs \(vda\): (mounting ext[23] file system using the ext4 subsystem|mounted filesystem|re-mounted)|virtio_blk .*\[vda\]|JBD2: .*(started|stopped)/;
+  const routine = /EXT4-fs \(vda\d*\): (mounting ext[23] file system using the ext4 subsystem|mounted filesystem|re-mounted)|virtio_blk .*\[vda\]|JBD2: .*(started|stopped)/;
   return [...console.matchAll(/^EXTIMG-DMESG (.*)$/gm)].map((m) => m[1]!).filter((l) => !routine.test(l));
 }
 
