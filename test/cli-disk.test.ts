@@ -80,8 +80,9 @@ describe('build --partition-table', () => {
       const extra = table === 'gpt' ? ['--partition-type', 'root-x86-64', '--partition-label', 'debian-root'] : [];
       const r = cli(['build', '-q', '-o', disk, '-t', 'ext4', '--partition-table', table, ...extra, src]);
       expect([r.status, r.stderr]).toEqual([0, '']);
-      const verify = spawnSync('sfdisk', ['--verify', disk], { encoding: 'utf8' });
-      expect([verify.status, verify.stderr]).toEqual([0, '']);
+      // sfdisk --verify exits 0 even when it finds errors: they are on stderr.
+      const verify = spawnSync('sfdisk', ['--verify', disk], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+      expect([verify.status, verify.stderr, /No errors detected/.test(verify.stdout)]).toEqual([0, '', true]);
       const pt = sfdiskJson(disk);
       expect(pt.label).toBe(table === 'gpt' ? 'gpt' : 'dos');
       expect(pt.partitions).toHaveLength(1);
@@ -120,7 +121,9 @@ describe('build --partition-table', () => {
     expect(p!.start * 512 + p!.size * 512).toBeLessThanOrEqual(64 * MiB - 33 * 512);
     expect(json.bytes).toBeLessThanOrEqual(p!.size * 512);
     expect(json.bytes).toBeGreaterThan(p!.size * 512 - MiB);
-    expect(spawnSync('sfdisk', ['--verify', disk]).status).toBe(0);
+    // sfdisk --verify exits 0 even when it finds errors: they are on stderr.
+    const verified = spawnSync('sfdisk', ['--verify', disk], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    expect([verified.status, verified.stderr, /No errors detected/.test(verified.stdout)]).toEqual([0, '', true]);
   });
 
   it('bad layouts and disks too small are refused in one line, and nothing is left behind', (ctx) => {
