@@ -96,6 +96,80 @@ const input = {
   ],
 };
 
+const sizePattern = '^\\s*(\\d+(\\.\\d+)?|\\.\\d+)\\s*([kKmMgGtT]([iI]?[bB])?|[bB])?\\s*$';
+const size = {
+  oneOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: sizePattern },
+  ],
+  description: 'bytes, or "512M", "1.5G"',
+} as const;
+
+/** The keys that describe one filesystem: the top level of a recipe, or a disk partition's "filesystem". */
+const filesystemProperties = {
+  type: { enum: ['ext2', 'ext3', 'ext4'] },
+  features: {
+    oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+    description: 'as mke2fs -O: "metadata_csum,^resize_inode" (a list, or an array of lists)',
+  },
+  blockSize: { enum: [1024, 2048, 4096] },
+  inodeSize: { enum: [128, 256] },
+  inodes: { type: 'integer', minimum: 1, maximum: 4294967295 },
+  headroom: { oneOf: [{ type: 'number', minimum: 0, maximum: 1 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?%$' }] },
+  label: { type: 'string', description: 'at most 16 bytes' },
+  uuid: { type: 'string', format: 'uuid' },
+  hashSeed: { type: 'string', format: 'uuid' },
+  reservedPercent: { type: 'number', minimum: 0, maximum: 50 },
+  journalBlocks: { type: 'integer', minimum: 1024, maximum: 10240000 },
+  resizeInode: { type: 'boolean' },
+  owner: { type: 'string', pattern: '^\\d+:\\d+$', description: 'UID:GID of every input file' },
+  exclude: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'tar --exclude patterns' },
+  oneFileSystem: { type: 'boolean', description: 'host directory inputs stay on their own filesystem (-x): mount points become empty directories' },
+  inputs: { type: 'array', items: input },
+  devices: { oneOf: [path, { type: 'array', items: path }], description: 'genext2fs device tables, applied before edits' },
+  edits: { type: 'array', items: { oneOf: Object.values(EDIT_SCHEMAS) } },
+} as const;
+
+const partition = {
+  type: 'object',
+  description: 'a partition, in disk order: a "filesystem", "raw" bytes from a file, or neither (left empty: zeros)',
+  properties: {
+    size: {
+      oneOf: [...size.oneOf, { enum: ['fit', 'rest'] }],
+      description: 'bytes, "512M"; "fit": the filesystem\'s fitted size or the raw file\'s; "rest": what the disk has left (one partition at most; needs disk.size)',
+    },
+    start: { ...size, description: 'bytes from the disk\'s start, a multiple of 512 ("1M"); default: the next 1 MiB boundary' },
+    type: {
+      oneOf: [{ type: 'string', minLength: 1 }, { type: 'integer', minimum: 1, maximum: 255 }],
+      description: 'GPT: linux (default), root-x86-64, root-arm64, usr-x86-64, esp, xbootldr, swap, home, srv, var, tmp, ... or a type GUID; MBR: linux (0x83), swap, esp or a type byte',
+    },
+    label: { type: 'string', description: 'GPT partition name (at most 36 UTF-16 code units)' },
+    bootable: { type: 'boolean', description: 'MBR: the boot flag; GPT: the legacy BIOS bootable attribute' },
+    filesystem: {
+      type: 'object',
+      description: 'an ext2/3/4 filesystem built from its own inputs and edits (the keys of a recipe that describe one filesystem)',
+      properties: filesystemProperties,
+      additionalProperties: false,
+    },
+    raw: { ...path, description: 'a host file, relative to the recipe, whose bytes fill the partition' },
+  },
+  required: ['size'],
+  additionalProperties: false,
+} as const;
+
+const disk = {
+  type: 'object',
+  description: 'a partitioned disk instead of one filesystem: the top level then keeps only output, timestamp and $schema',
+  properties: {
+    table: { enum: ['gpt', 'mbr'] },
+    size: { ...size, description: 'the whole disk: bytes, or "8G"; default: fitted to the partitions' },
+    format: { enum: ['raw', 'qcow2'], description: 'default: raw (qcow2 when the output is named .qcow2)' },
+    partitions: { type: 'array', items: partition },
+  },
+  required: ['table', 'partitions'],
+  additionalProperties: false,
+} as const;
+
 export const RECIPE_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'extimg build recipe',
@@ -103,35 +177,10 @@ export const RECIPE_SCHEMA = {
   additionalProperties: false,
   properties: {
     $schema: { type: 'string' },
-    output: { ...path, description: 'the image file, relative to the recipe' },
-    type: { enum: ['ext2', 'ext3', 'ext4'] },
-    features: {
-      oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
-      description: 'as mke2fs -O: "metadata_csum,^resize_inode" (a list, or an array of lists)',
-    },
-    blockSize: { enum: [1024, 2048, 4096] },
-    inodeSize: { enum: [128, 256] },
-    inodes: { type: 'integer', minimum: 1, maximum: 4294967295 },
-    size: {
-      oneOf: [
-        { type: 'integer', minimum: 1 },
-        { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?|\\.\\d+)\\s*([kKmMgGtT]([iI]?[bB])?|[bB])?\\s*$' },
-      ],
-      description: 'bytes, or "512M", "1.5G"',
-    },
-    headroom: { oneOf: [{ type: 'number', minimum: 0, maximum: 1 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?%$' }] },
-    label: { type: 'string', description: 'at most 16 bytes' },
-    uuid: { type: 'string', format: 'uuid' },
-    hashSeed: { type: 'string', format: 'uuid' },
-    reservedPercent: { type: 'number', minimum: 0, maximum: 50 },
-    journalBlocks: { type: 'integer', minimum: 1024, maximum: 10240000 },
-    resizeInode: { type: 'boolean' },
-    owner: { type: 'string', pattern: '^\\d+:\\d+$', description: 'UID:GID of every input file' },
+    output: { ...path, description: 'the image (or disk) file, relative to the recipe' },
+    ...filesystemProperties,
+    size,
     timestamp: { type: 'integer', minimum: -2147483648, maximum: 15032385535 },
-    exclude: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'tar --exclude patterns' },
-    oneFileSystem: { type: 'boolean', description: 'host directory inputs stay on their own filesystem (-x): mount points become empty directories' },
-    inputs: { type: 'array', items: input },
-    devices: { oneOf: [path, { type: 'array', items: path }], description: 'genext2fs device tables, applied before edits' },
-    edits: { type: 'array', items: { oneOf: Object.values(EDIT_SCHEMAS) } },
+    disk,
   },
 } as const;

@@ -78,6 +78,7 @@ const EXT_ONLY: Record<Exclude<RecipeKey, (typeof COMMON_KEYS)[number] | (typeof
   reservedPercent: "it sets the ext image's reserved blocks",
   journalBlocks: "it sets the ext3 journal's size",
   resizeInode: "it sets the ext image's resize inode",
+  disk: 'it describes a partitioned disk of ext filesystems',
 };
 
 const REWRITE_INPUT_ONLY: Record<(typeof INPUT_KEYS)[number], string> = {
