@@ -4,15 +4,16 @@ import { parseArgs } from 'node:util';
 import { checkExcludePatterns } from '../edit/glob.js';
 import { checkPlatform } from '../edit/values.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
-import { parseRecipe, type Recipe } from '../edit/recipe.js';
+import { parseRecipe, type Recipe, type RecipePartition } from '../edit/recipe.js';
 import { resolveFeatures } from '../ext/features.js';
 import { ExtimgError } from '../errors.js';
 import type { ExtImage } from '../ext/read/image.js';
 import { sourceIdentity } from '../ext/read/identity.js';
 import type { BuildOptions, BuildResult } from '../ext/options.js';
-import { buildOutputAsync, type DiskBuildResult, type DiskOutputOptions } from '../disk/build.js';
+import { buildDiskAsync, buildOutputAsync, checkDiskShape, type DiskBuildResult, type DiskOutputOptions, type DiskPartition, type MultiDiskResult } from '../disk/build.js';
 import type { DiskLayout } from '../disk/layout.js';
 import { checkTarget } from '../io/file.js';
+import { FileSource } from '../io/file-source.js';
 import { fsError } from '../io/fs-error.js';
 import { Tree } from '../tree/tree.js';
 import type { CliContext } from './context.js';
@@ -220,6 +221,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
     return 0;
   }
   const recipe = values.recipe !== undefined ? loadRecipe(values.recipe) : undefined;
+  if (recipe?.disk) return buildDisk(parsed, ctx, recipe);
   const plan = planBuild(parsed, ctx.env, recipe);
   // Check every input before reading any, so a typo in the last one fails fast.
   const inputs = resolveInputs(plan.inputs);
@@ -267,39 +269,166 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
     options.onProgress = (done, total) => progress.update(done, total);
     ctx.cleanup.push(() => progress.clear());
   }
-  // The only write to the output: a temp file renamed into place, removed on any error, and on
-  // Ctrl-C/SIGTERM/SIGHUP too (the writer pauses every few MiB so these handlers can run).
+  const result = await interruptible(plan.output, ctx, async (signal): Promise<DiskBuildResult> => {
+    try {
+      return await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, signal);
+    } catch (e) {
+      // The source's size is kept only when the content fits it.
+      if (!(e instanceof ExtimgError && e.code === 'ENOSPC' && plan.sizeFromSource)) throw e;
+      onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${options.size} bytes); the image is sized to fit`);
+      delete options.size;
+      return await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, signal);
+    }
+  });
+  ctx.runCleanup();
+
+  if (plan.json) ctx.stdout.write(`${JSON.stringify({ output: plan.output, ...result }, null, 2)}\n`);
+  if (!plan.quiet && !plan.json) ctx.stderr.write(`${summary(plan.output, result)}\n`);
+  return 0;
+}
+
+/**
+ * The only write to the output: `write` makes a temp file renamed into place, removed on any
+ * error, and on Ctrl-C/SIGTERM/SIGHUP too (the writer pauses every few MiB so these handlers run).
+ */
+async function interruptible<T>(output: string, ctx: CliContext, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const signals: Array<[NodeJS.Signals, number]> = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
   const handlers = signals.map(([sig, status]) => {
     const h = (): void => {
       controller.abort();
       ctx.runCleanup();
-      ctx.stderr.write(`extimg: ${plan.output}: interrupted by ${sig}; nothing written\n`);
+      ctx.stderr.write(`extimg: ${output}: interrupted by ${sig}; nothing written\n`);
       process.exit(status);
     };
     process.once(sig, h);
     return [sig, h] as const;
   });
-  let result: DiskBuildResult;
   try {
-    try {
-      result = await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, controller.signal);
-    } catch (e) {
-      // The source's size is kept only when the content fits it.
-      if (!(e instanceof ExtimgError && e.code === 'ENOSPC' && plan.sizeFromSource)) throw e;
-      onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${options.size} bytes); the image is sized to fit`);
-      delete options.size;
-      result = await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, controller.signal);
-    }
+    return await write(controller.signal);
   } finally {
     for (const [sig, h] of handlers) process.removeListener(sig, h);
   }
-  ctx.runCleanup();
+}
 
-  if (plan.json) ctx.stdout.write(`${JSON.stringify({ output: plan.output, ...result }, null, 2)}\n`);
-  if (!plan.quiet && !plan.json) ctx.stderr.write(`${summary(plan.output, result)}\n`);
-  return 0;
+/** Options that go with a disk recipe: they say where and how the disk is written, not what a filesystem holds. */
+const DISK_RECIPE_OPTIONS: ReadonlySet<string> = new Set(['output', 'timestamp', 'format', 'quiet', 'json', 'debug', 'recipe', 'help']);
+
+/** A partition's filesystem as planned: the build plan of its keys, as if its own recipe. */
+interface PlannedPartition {
+  part: RecipePartition;
+  plan?: BuildPlan;
+}
+
+/**
+ * `build --recipe` of a recipe with "disk": each partition's filesystem planned as a recipe of
+ * its own (planBuild), the layout's shape checked, raw files opened, then every filesystem's
+ * inputs read and edits applied, and the disk written by buildDiskAsync (which sizes, lays out
+ * and checks everything before it creates the output).
+ */
+async function buildDisk(parsed: Parsed, ctx: CliContext, recipe: Recipe): Promise<number> {
+  const disk = recipe.disk!;
+  const { values } = parsed;
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind === 'option' && !DISK_RECIPE_OPTIONS.has(token.name)) {
+      throw usageError(`${token.rawName}: ${recipe.file} describes a disk: each filesystem is described in its partition's "filesystem" (with a disk recipe only -o, --timestamp, --format, -q, --json and --debug apply)`, CMD);
+    }
+    if (token.kind === 'positional') {
+      throw usageError(`'${token.value}': ${recipe.file} describes a disk: inputs go in a partition's "filesystem" (disk.partitions[N].filesystem.inputs)`, CMD);
+    }
+  }
+  const output = values.output ?? recipe.output;
+  if (output === undefined) throw usageError(`missing -o/--output FILE (or "output" in ${recipe.file})`, CMD);
+  if (output === '-') throw usageError('-o/--output: cannot write an image to stdout (it needs seeking); give a file name', CMD);
+  const format = parseChoice('--format', values.format ?? disk.format ?? (/\.qcow2$/i.test(output) ? 'qcow2' : 'raw'), ['raw', 'qcow2'] as const, CMD);
+  const recipeTime = recipe.options.timestamp;
+  const timestamp = values.timestamp !== undefined || recipeTime === undefined ? parseTimestamp(values.timestamp, ctx.env, CMD) : recipeTime;
+  const json = values.json ?? false;
+  const quiet = values.quiet ?? false;
+
+  // Each filesystem as if its own recipe; the disk's timestamp is every filesystem's.
+  const planned: PlannedPartition[] = disk.partitions.map((part) => {
+    if (!part.filesystem) return { part };
+    const sub: Recipe = { file: recipe.file, output, ...part.filesystem, options: { ...part.filesystem.options } };
+    const args = [`--output=${output}`, ...(timestamp !== undefined ? [`--timestamp=${timestamp}`] : [])];
+    return { part, plan: planBuild(parse(args), {}, sub) };
+  });
+  // Check every input (standard input at most once in all) and raw file before reading any.
+  const resolved = planned.map((p) => (p.plan ? resolveInputs(p.plan.inputs) : []));
+  resolveInputs(planned.flatMap((p) => p.plan?.inputs ?? []));
+  const raws: FileSource[] = [];
+  const opened: Array<{ close(): Promise<void> }> = [];
+  try {
+    const parts: DiskPartition[] = planned.map(({ part }) => {
+      const spec = {
+        size: part.size,
+        ...(part.start !== undefined ? { start: part.start } : {}),
+        ...(part.type !== undefined ? { type: part.type } : {}),
+        ...(part.label !== undefined ? { label: part.label } : {}),
+        ...(part.bootable !== undefined ? { bootable: part.bootable } : {}),
+      };
+      let fill: DiskPartition['fill'];
+      if (part.raw) {
+        const source = FileSource.openIfExists(part.raw.source, (f) => (raws.push(f), f));
+        if (!source) throw new ExtimgError('ENOENT', `${part.at}.raw: ${part.raw.source}: no such file`, { path: part.raw.source });
+        fill = { raw: source, name: part.raw.arg };
+      } else if (part.filesystem) fill = { tree: new Tree(), options: {} }; // filled below
+      return { spec, fill, origin: part.at };
+    });
+    const diskOptions = { table: disk.table, format, origin: `${recipe.file}: disk`, ...(disk.size !== undefined ? { diskSize: disk.size } : {}), ...(timestamp !== undefined ? { timestamp } : {}) };
+    // Fail fast: what the layout can be refused for before the inputs are read.
+    checkDiskShape(parts, diskOptions);
+    checkTarget(output);
+
+    const onWarning = (message: string): void => {
+      ctx.stderr.write(`extimg: warning: ${message}\n`);
+    };
+    for (const [i, { plan }] of planned.entries()) {
+      if (!plan) continue;
+      const tree = new Tree({ ...(timestamp !== undefined ? { time: { sec: timestamp, nsec: 0 } } : {}), ...(plan.owner ?? {}) });
+      const open = await applyInputs(tree, resolved[i]!, {
+        ...(plan.owner ? { owner: plan.owner } : {}),
+        exclude: plan.exclude,
+        oneFileSystem: plan.oneFileSystem,
+        onWarning,
+        spoolDir: nodePath.dirname(nodePath.resolve(output)),
+        stdin: ctx.stdin,
+      });
+      opened.push(open);
+      if (open.firstFilesystem && !plan.formatGiven) {
+        // The rebuild rule, but the partition decides the size.
+        keepIdentity(plan, open.firstFilesystem, onWarning);
+        delete plan.options.size;
+      }
+      for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+      parts[i]!.fill = { tree, options: plan.options };
+    }
+    const result = await interruptible(output, ctx, (signal) => buildDiskAsync(parts, output, diskOptions, signal));
+    ctx.runCleanup();
+    if (json) ctx.stdout.write(`${JSON.stringify({ output, ...result }, null, 2)}\n`);
+    if (!quiet && !json) ctx.stderr.write(`${diskSummary(output, result)}\n`);
+    return 0;
+  } finally {
+    for (const o of opened) await o.close();
+    for (const r of raws) r.close();
+  }
+}
+
+/** The disk in a few lines: its table and size, then a line per partition. */
+export function diskSummary(output: string, r: MultiDiskResult): string {
+  const table = r.disk.table.toUpperCase();
+  const qcow = r.format === 'qcow2' ? `qcow2 (${formatBytes(r.fileBytes ?? 0)} of file) of ` : '';
+  const lines = [`${output}: ${qcow}${table === 'MBR' ? 'an' : 'a'} ${table} disk of ${formatBytes(r.disk.diskSize)}, ${r.partitions.length} partition${r.partitions.length === 1 ? '' : 's'}:`];
+  for (const p of r.partitions) {
+    const where = `${p.number}: ${formatBytes(p.size)} from ${formatBytes(p.start)}${p.name !== undefined ? ` ("${p.name}")` : ''}`;
+    const b = p.build;
+    const what =
+      b ? `${b.type}, ${formatBytes(b.bytes)}, blocks ${b.usedBlocks}/${b.blocksCount} used, inodes ${b.inodesCount - b.freeInodes}/${b.inodesCount} used`
+      : p.raw ? `raw, ${formatBytes(p.raw.bytes)} of ${p.raw.name}`
+      : 'empty';
+    lines.push(`  ${where}: ${what}`);
+  }
+  return lines.join('\n');
 }
 
 /**
