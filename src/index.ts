@@ -16,7 +16,7 @@ export { sourceIdentity, type SourceIdentity } from './ext/read/identity.js';
 export { openDisk, openDiskAsync, selectFilesystem, type DiskInfo, type DiskPartition } from './disk/open.js';
 export { Qcow2Access } from './disk/qcow2.js';
 export { Qcow2Sink, type Qcow2WriteOptions } from './disk/qcow2-write.js';
-export { buildOutputAsync, type DiskOutputOptions, type DiskBuildResult } from './disk/build.js';
+export { buildOutputAsync, buildDiskAsync, planMultiDisk, imageSizeOf, type DiskOutputOptions, type DiskBuildResult } from './disk/build.js';
 export { planDisk, tableWrites, GPT_TYPES, MBR_TYPES, type DiskLayout, type PartitionSpec, type PlacedPartition, type TableKind, type LayoutOptions } from './disk/layout.js';
 export { OffsetSink, PartitionedSink, copyOutside } from './disk/output.js';
 export { readCpio, writeNewc, type CpioEntry } from './ingest/cpio.js';
