@@ -60,6 +60,7 @@ const ALLOWED: Record<Layer, Partial<Record<Layer, string>>> = {
     errors: 'ExtimgError',
     tree: 'edits are pure functions on a tree',
     ext: 'a recipe carries build options (ext/options.ts types, feature names)',
+    compress: 'password hashes (edit/crypt.ts, edit/yescrypt.ts) use the SHA-256 of compress/sha256.ts',
   },
   ingest: {
     errors: 'ExtimgError',
