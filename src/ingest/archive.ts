@@ -5,9 +5,12 @@ import { ascii, hexStart } from './bytes.js';
 import { decompress, decompressMany, type Codec } from '../compress/index.js';
 import { DETECT_BYTES, detectCodec } from '../compress/detect.js';
 import { addCpio, readCpio, writeNewc } from './cpio.js';
-import { unwrapDeb } from './deb.js';
+import { unwrapDeb, type DebPayload } from './deb.js';
+import { readDebControl, type DebControl } from './deb-control.js';
+import { recordDeb } from './dpkg-db.js';
 import type { ArchiveOptions } from './options.js';
 import { addPacman, isPacmanPackage } from './pacman.js';
+import { recordPacman } from './pacman-db.js';
 import { applyRpmOwners, unwrapRpm, type OwnerFixup, type RpmOwner } from './rpm.js';
 import { identifyImage, sniffArchive } from './sniff.js';
 import { applyLayer, imageFormatOf, planImage, type ImageFiles, type ImageFormat, type ImageSelect, type LayerPlan } from './oci.js';
@@ -36,6 +39,11 @@ export interface Prepared {
   source?: ByteSource;
   /** The same as bytes in memory (library callers and tests may give this instead of `source`). */
   payload?: Uint8Array;
+  /**
+   * .deb: its control member read (control fields, maintainer scripts, md5sums, ...), or why it
+   * could not be; recorded in /var/lib/dpkg when the package is applied (ingest/dpkg-db.ts).
+   */
+  deb?: DebControl | { error: string };
   /** rpm: owner names per path (keys as byte strings without a leading '/'). */
   owners?: Map<string, RpmOwner>;
   /** A container image: its layers (decompressed tars), applied in order with whiteouts. */
@@ -100,6 +108,17 @@ interface Staged {
   prepared: Prepared & { source: ByteSource };
   /** A payload still compressed: its range in `prepared.source` and codec. */
   pending?: { codec: Codec; offset: number; size: number; origin: string };
+  /** A .deb's control member, read in memory once staged. */
+  control?: { bytes: Uint8Array; codec: Codec | undefined; origin: string };
+}
+
+/** Read a staged .deb's control member into `prepared.deb`. */
+async function readControl(s: Staged): Promise<void> {
+  if (s.control) s.prepared.deb = await readDebControl(s.control.bytes, s.control.codec, s.control.origin);
+}
+
+function controlOf(src: ByteSource, deb: DebPayload, origin: string): NonNullable<Staged['control']> {
+  return { bytes: src.bytes(deb.control.offset, deb.control.size), codec: deb.control.codec, origin: `${origin}: ${deb.control.member}` };
 }
 
 function stage(src: ByteSource, outerCodec: Codec | undefined, inputLength: number, origin: string): Staged {
@@ -114,7 +133,8 @@ function stage(src: ByteSource, outerCodec: Codec | undefined, inputLength: numb
       const deb = unwrapDeb(src, origin);
       const payload = new RangeSource(src, deb.offset, deb.size);
       const prepared = withCodec({ kind: 'deb', format: 'tar', member: deb.member, source: payload }, deb.codec);
-      return deb.codec ? { prepared, pending: { codec: deb.codec, offset: deb.offset, size: deb.size, origin: `${origin}: ${deb.member}` } } : { prepared };
+      const control = controlOf(src, deb, origin);
+      return deb.codec ? { prepared, control, pending: { codec: deb.codec, offset: deb.offset, size: deb.size, origin: `${origin}: ${deb.member}` } } : { prepared, control };
     }
     case 'rpm': {
       const rpm = unwrapRpm(src, origin);
@@ -204,6 +224,7 @@ export async function prepareSource(
   const outer = codec && !decodedFrom ? await decode(codec, src, 0, src.size, origin) : src;
   const staged = stage(outer, codec, decodedFrom ? -1 : src.size, origin);
   const p = staged.prepared;
+  await readControl(staged);
   if (staged.pending) p.source = await decode(staged.pending.codec, outer, staged.pending.offset, staged.pending.size, staged.pending.origin);
   finish(p, origin);
   await detectImage(p, origin, decode, select);
@@ -375,6 +396,7 @@ export async function prepareArchives(inputs: ReadonlyArray<{ bytes: Uint8Array;
   const out: PreparedInMemory[] = [];
   for (const [k, s] of staged.entries()) {
     const p = s.prepared;
+    await readControl(s);
     finish(p, inputs[k]!.origin);
     await detectImage(p, inputs[k]!.origin, decodeInMemory, {});
     await joinInitrdSegments(p, inputs[k]!.origin);
@@ -390,11 +412,15 @@ export function applyPrepared(tree: Tree, prepared: Prepared, opts: ArchiveOptio
   const src = prepared.source ?? new MemorySource(prepared.payload ?? new Uint8Array(0));
   switch (prepared.kind) {
     case 'tar':
+      addTar(tree, src, o);
+      return;
     case 'deb':
       addTar(tree, src, o);
+      if (opts.packageDb !== false) recordDeb(tree, src, prepared.deb, opts);
       return;
     case 'pacman':
       addPacman(tree, src, o);
+      if (opts.packageDb !== false) recordPacman(tree, src, opts);
       return;
     case 'cpio':
       addCpio(tree, src, o);

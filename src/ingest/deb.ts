@@ -6,8 +6,16 @@ import type { Codec } from '../compress/index.js';
 /**
  * A Debian binary package: an ar archive whose members are `debian-binary` ("2.x\n"), then
  * `control.tar[.ext]`, then `data.tar[.ext]`; members named with a leading '_' are ignored
- * (deb(5), dpkg-deb's extract.c). Only the data member goes into the image.
+ * (deb(5), dpkg-deb's extract.c). The data member goes into the image; the control member (small,
+ * read in memory by deb-control.ts) feeds the package database.
  */
+
+const CONTROL_CODECS: Record<string, Codec | undefined> = {
+  'control.tar': undefined,
+  'control.tar.gz': 'gzip',
+  'control.tar.xz': 'xz',
+  'control.tar.zst': 'zstd',
+};
 
 const DATA_CODECS: Record<string, Codec | undefined> = {
   'data.tar': undefined,
@@ -28,12 +36,14 @@ export interface DebPayload {
   /** Where the member's data is in the package, and its length. */
   offset: number;
   size: number;
+  /** The control member ("control.tar.xz"): where it is in the package and its compression. */
+  control: { member: string; codec: Codec | undefined; offset: number; size: number };
 }
 
 export function unwrapDeb(input: Uint8Array | ByteSource, origin: string): DebPayload {
   const data = input instanceof Uint8Array ? new MemorySource(input) : input;
   let index = 0;
-  let sawControl = false;
+  let control: DebPayload['control'] | undefined;
   const latin1 = new TextDecoder('latin1');
   for (const m of readAr(data, origin)) {
     const at = `${origin}: ar member '${m.name}' at byte ${m.offset}`;
@@ -51,16 +61,19 @@ export function unwrapDeb(input: Uint8Array | ByteSource, origin: string): DebPa
     }
     if (m.name.startsWith('_')) continue;
     if (m.name.startsWith('control.tar')) {
-      sawControl = true;
+      if (!Object.hasOwn(CONTROL_CODECS, m.name)) {
+        throw new ExtimgError('EFORMAT', `${at}: unknown compression of the control member`, { archive: origin, member: m.name });
+      }
+      control = { member: m.name, codec: CONTROL_CODECS[m.name], offset: m.dataOffset, size: m.size };
       continue;
     }
     if (m.name.startsWith('data.tar')) {
-      if (!sawControl) throw new ExtimgError('EFORMAT', `${at}: data member before the control member`, { archive: origin });
+      if (!control) throw new ExtimgError('EFORMAT', `${at}: data member before the control member`, { archive: origin });
       if (!Object.hasOwn(DATA_CODECS, m.name)) {
         throw new ExtimgError('EFORMAT', `${at}: unknown compression of the data member`, { archive: origin, member: m.name });
       }
       const payload = data instanceof MemorySource ? data.bytes(m.dataOffset, m.size) : new Uint8Array(0);
-      return { codec: DATA_CODECS[m.name], member: m.name, payload, offset: m.dataOffset, size: m.size };
+      return { codec: DATA_CODECS[m.name], member: m.name, payload, offset: m.dataOffset, size: m.size, control };
     }
     throw new ExtimgError('EFORMAT', `${at}: unexpected member in a Debian package`, { archive: origin, member: m.name });
   }

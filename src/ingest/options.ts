@@ -25,6 +25,12 @@ export interface ArchiveOptions {
    * lower layers): later entries may not go through them either. Internal to image inputs.
    */
   riskySymlinks?: Set<Node>;
+  /**
+   * Record .deb and pacman packages in the image's package database (/var/lib/dpkg,
+   * /var/lib/pacman/local under `dest`) as they are applied: ingest/dpkg-db.ts, pacman-db.ts.
+   * Default true; `extimg build --no-package-db` gives false.
+   */
+  packageDb?: boolean;
   /** Recoverable oddities (a lone zero block, leading '/' removed, unknown entry types). */
   onWarning?: (message: string) => void;
 }
