@@ -194,8 +194,8 @@ describe('edit ops', () => {
     [{ op: 'write', path: 7, content: '' }, 'edits[0].path: expected a string, got number 7'],
     [{ op: 'write', path: '/x', content: 'a', mtime: 1.5 }, 'edits[0].mtime: expected an integer, got number 1.5'],
     [{ op: 'remove', path: '/x', recursive: 'yes' }, 'edits[0].recursive: expected true or false, got the string "yes"'],
-    [{ op: 'frob', path: '/x' }, "edits[0].op: unknown op 'frob' (one of write, append, mkdir, symlink, link, mknod, chmod, chown, remove, rename, move, devices)"],
-    [{ path: '/x' }, "edits[0]: missing 'op' (one of write, append, mkdir, symlink, link, mknod, chmod, chown, remove, rename, move, devices)"],
+    [{ op: 'frob', path: '/x' }, "edits[0].op: unknown op 'frob' (one of write, append, mkdir, symlink, link, mknod, chmod, chown, remove, rename, move, devices, sysusers, password, sed)"],
+    [{ path: '/x' }, "edits[0]: missing 'op' (one of write, append, mkdir, symlink, link, mknod, chmod, chown, remove, rename, move, devices, sysusers, password, sed)"],
     [{ op: 'symlink', path: '/x', target: '' }, 'edits[0].target: empty symlink target'],
     [{ op: 'rename', from: '/x' }, "edits[0]: missing 'to'"],
   ])('validates %j', (edit, message) => {

@@ -3,7 +3,8 @@ import * as nodePath from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkExcludePatterns } from '../edit/glob.js';
 import { checkPlatform } from '../edit/values.js';
-import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
+import { applyPreparedEdit, type EditOptions, type PreparedEdit } from '../edit/ops.js';
+import type { PasswordScheme } from '../edit/crypt.js';
 import { parseRecipe, type Recipe, type RecipePartition } from '../edit/recipe.js';
 import { resolveFeatures } from '../ext/features.js';
 import { ExtimgError } from '../errors.js';
@@ -52,6 +53,8 @@ const OPTIONS = {
   headroom: { type: 'string' },
   'journal-blocks': { type: 'string' },
   'no-resize-inode': { type: 'boolean' },
+  'password-scheme': { type: 'string' },
+  'no-package-db': { type: 'boolean' },
   'partition-table': { type: 'string' },
   'partition-type': { type: 'string' },
   'partition-label': { type: 'string' },
@@ -96,6 +99,10 @@ export interface BuildPlan {
   formatGiven: boolean;
   /** The size was taken from this source image (a plain rebuild): dropped if the content does not fit. */
   sizeFromSource?: string;
+  /** .deb and pacman inputs recorded in the image's package databases (--no-package-db: false). */
+  packageDb: boolean;
+  /** --password-scheme: for --password edits that name none. */
+  passwordScheme?: PasswordScheme;
   /** How the filesystem is delivered: raw or qcow2, bare or in a partitioned disk. */
   delivery: DiskOutputOptions;
 }
@@ -160,10 +167,12 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     options: o,
     exclude,
     oneFileSystem: values['one-file-system'] ?? recipe?.oneFileSystem ?? false,
+    packageDb: !values['no-package-db'],
     edits: [...(recipe?.edits ?? []), ...cliEdits(parsed)],
     json: values.json ?? false,
     quiet: values.quiet ?? false,
     delivery: diskOutput(values, output),
+    ...(values['password-scheme'] !== undefined ? { passwordScheme: parseChoice('--password-scheme', values['password-scheme'], ['yescrypt', 'sha512crypt', 'sha256crypt'] as const, CMD) } : {}),
     formatGiven:
       [values.type, values['block-size'], values['inode-size'], values.uuid, values.label, values['hash-seed']].some((v) => v !== undefined) ||
       (['type', 'blockSize', 'inodeSize', 'uuid', 'label', 'hashSeed'] as const).some((k) => recipe?.options?.[k] !== undefined),
@@ -180,6 +189,16 @@ export function planBuild(parsed: Parsed, env: NodeJS.ProcessEnv, recipe?: Recip
     plan.ref = values.ref;
   }
   return plan;
+}
+
+/** How edits apply: host files, warnings, the build's time (shadow days, derived salts), --password-scheme. */
+function editOptions(plan: BuildPlan, onWarning: (message: string) => void): EditOptions {
+  return {
+    host: nodeHostFiles,
+    onWarning,
+    ...(plan.options.timestamp !== undefined ? { timestamp: plan.options.timestamp } : {}),
+    ...(plan.passwordScheme ? { passwordScheme: plan.passwordScheme } : {}),
+  };
 }
 
 /** --format (or a .qcow2 output name), --partition-table, --partition-type, --partition-label. */
@@ -244,6 +263,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
     ...(plan.owner ? { owner: plan.owner } : {}),
     exclude: plan.exclude,
     oneFileSystem: plan.oneFileSystem,
+    ...(plan.packageDb ? {} : { packageDb: false }),
     onWarning,
     spoolDir: nodePath.dirname(nodePath.resolve(plan.output)),
     stdin: ctx.stdin,
@@ -261,7 +281,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
 }
 
 async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarning: (message: string) => void): Promise<number> {
-  for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+  for (const edit of plan.edits) applyPreparedEdit(tree, edit, editOptions(plan, onWarning));
 
   const options: BuildOptions = { ...plan.options };
   if (!plan.quiet && ctx.stderr.isTTY) {
@@ -400,7 +420,7 @@ async function buildDisk(parsed: Parsed, ctx: CliContext, recipe: Recipe): Promi
         keepIdentity(plan, open.firstFilesystem, onWarning);
         delete plan.options.size;
       }
-      for (const edit of plan.edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+      for (const edit of plan.edits) applyPreparedEdit(tree, edit, editOptions(plan, onWarning));
       parts[i]!.fill = { tree, options: plan.options };
     }
     const result = await interruptible(output, ctx, (signal) => buildDiskAsync(parts, output, diskOptions, signal));

@@ -23,13 +23,14 @@ import { nodeHostFiles } from './host.js';
 import { applyInputs, parseInputSpec, resolveInputs } from './inputs.js';
 import { formatBytes } from './progress.js';
 import { parseArgsError, usageError } from './usage.js';
-import { parseInteger, parseTimestamp } from './values.js';
+import { parseChoice, parseInteger, parseTimestamp } from './values.js';
 
 const CMD = 'edit';
 
 const OPTIONS = {
   ...EDIT_OPTIONS,
   partition: { type: 'string', short: 'p' },
+  'password-scheme': { type: 'string' },
   timestamp: { type: 'string' },
   exclude: { type: 'string', multiple: true },
   json: { type: 'boolean' },
@@ -95,7 +96,10 @@ export async function editCommand(args: string[], ctx: CliContext): Promise<numb
       spoolDir: nodePath.dirname(nodePath.resolve(path)),
       stdin: ctx.stdin,
     });
-    for (const edit of edits) applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning });
+    const scheme = values['password-scheme'] !== undefined ? parseChoice('--password-scheme', values['password-scheme'], ['yescrypt', 'sha512crypt', 'sha256crypt'] as const, CMD) : undefined;
+    for (const edit of edits) {
+      applyPreparedEdit(tree, edit, { host: nodeHostFiles, onWarning, ...(timestamp !== undefined ? { timestamp } : {}), ...(scheme ? { passwordScheme: scheme } : {}) });
+    }
 
     const options: BuildOptions = { ...identity, ...(timestamp !== undefined ? { timestamp } : {}) };
     let result: BuildResult;

@@ -25,6 +25,11 @@ export const EDIT_OPTIONS = {
   'rm-f': { type: 'string', multiple: true },
   mv: { type: 'string', multiple: true },
   devices: { type: 'string', short: 'D', multiple: true },
+  sysusers: { type: 'string', multiple: true },
+  password: { type: 'string', multiple: true },
+  'password-hash': { type: 'string', multiple: true },
+  lock: { type: 'string', multiple: true },
+  sed: { type: 'string', multiple: true },
 } as const;
 
 export type EditOptionName = keyof typeof EDIT_OPTIONS;
@@ -37,6 +42,8 @@ const CMD = 'build';
 
 /** `--name 'value'` as messages quote it. */
 export function optionLabel(name: EditOptionName, value: string): string {
+  // A clear-text password is never shown, not even in an error message.
+  if (name === 'password') return `--password '${value.slice(0, Math.max(0, value.indexOf('=')))}=…'`;
   return `--${name} '${value}'`;
 }
 
@@ -133,6 +140,29 @@ export function parseEditOption(name: EditOptionName, value: string, hostPath: (
     case 'mv': {
       const [from, to] = pair('FROM=TO');
       edit = { op: 'move', from, to: nonEmpty(to, 'TO') };
+      break;
+    }
+    case 'sysusers':
+      edit = { op: 'sysusers', source: hostPath(nonEmpty(value, 'FILE')) };
+      break;
+    case 'password': {
+      const eq = value.indexOf('=');
+      if (eq <= 0) throw bad('expected USER=PASSWORD');
+      edit = { op: 'password', user: value.slice(0, eq), password: value.slice(eq + 1) };
+      break;
+    }
+    case 'password-hash': {
+      const eq = value.indexOf('=');
+      if (eq <= 0) throw bad("expected USER=HASH (a crypt(3) hash such as '$y$j9T$...')");
+      edit = { op: 'password', user: value.slice(0, eq), hash: value.slice(eq + 1) };
+      break;
+    }
+    case 'lock':
+      edit = { op: 'password', user: nonEmpty(value, 'USER'), lock: true };
+      break;
+    case 'sed': {
+      const [path, script] = pair('PATH=SCRIPT (s/RE/REPLACEMENT/FLAGS)');
+      edit = { op: 'sed', path, script: nonEmpty(script, 'SCRIPT') };
       break;
     }
     case 'devices': {

@@ -79,6 +79,8 @@ Options:
                             container images: the image for this platform of an index
                             (default linux/amd64 where there is a choice)
       --ref REF             container images: the image with this ref among several
+      --no-package-db       do not record .deb and pacman inputs in /var/lib/dpkg and
+                            /var/lib/pacman/local (recorded by default: dpkg -l, pacman -Q)
       --recipe FILE         read options, inputs and edits from a JSON recipe; options
                             given here override it ('extimg schema' prints its schema)
       --json                print a JSON summary to stdout
@@ -106,7 +108,21 @@ Edits (after the inputs, in the order given; each may be repeated):
       --mv FROM=TO          move FROM to TO (into TO if it is a directory); parents made
   -D, --devices FILE[:/PATH]
                             apply a genext2fs device table (at /PATH)
+      --sed PATH=SCRIPT     s/RE/REPLACEMENT/FLAGS commands (POSIX ERE as sed -E; flags g,
+                            N, I; addresses N and /RE/; several separated by ; or newlines)
+                            on PATH's bytes; a command that matches nothing is an error
+      --sysusers FILE       users and groups from systemd-sysusers lines (u, g, m, r):
+                            /etc/passwd, group, shadow, gshadow; homes under /home from
+                            /etc/skel; base-passwd's masters when the image has no passwd
+      --password USER=TEXT  set USER's password, hashed as the image's distribution does
+                            (yescrypt for Debian >= 11, else SHA-512; --password-scheme)
+      --password-hash USER=HASH
+                            set USER's password to a crypt(3) hash ('$y$...', '$6$...')
+      --lock USER           lock USER's password (usermod -L)
 Edited paths are image paths; PATH ends at the first '='.
+
+      --password-scheme yescrypt|sha512crypt|sha256crypt
+                            the hash for --password (default: the image's distribution's)
 `;
 
 export const SCHEMA_HELP = `Usage: extimg schema [build|initrd-rewrite|initrd-create]
@@ -195,6 +211,8 @@ Edits (as in build, applied in command-line order; see 'extimg build --help'):
   --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING
   --mknod PATH:TYPE:MAJOR:MINOR[:MODE]  --chmod PATH=MODE  --chown PATH=OWNER
   --rm PATH  --rm-f PATH  --mv FROM=TO  -D, --devices FILE[:/PATH]
+  --sed PATH=SCRIPT  --sysusers FILE  --password USER=TEXT  --password-hash USER=HASH
+  --lock USER  (--password-scheme yescrypt|sha512crypt|sha256crypt)
 
 Options:
   -p, --partition N     the partition to edit (numbered as the kernel numbers them)

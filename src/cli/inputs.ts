@@ -121,6 +121,8 @@ export interface ApplyInputsOptions {
   /** Patterns for every input (--exclude and the recipe's). */
   exclude: readonly string[];
   oneFileSystem?: boolean;
+  /** --no-package-db: .deb and pacman inputs are not recorded in /var/lib/dpkg, /var/lib/pacman. */
+  packageDb?: boolean;
   onWarning: (message: string) => void;
   /** Where decompressed archives are spooled past the memory budget (the output's folder). */
   spoolDir: string;
@@ -150,6 +152,7 @@ export async function applyInputs(tree: Tree, inputs: readonly ResolvedInput[], 
   const options: ApplyOptions = { exclude, onWarning: o.onWarning };
   if (o.owner) options.owner = o.owner;
   if (o.oneFileSystem) options.oneFileSystem = true;
+  if (o.packageDb === false) options.packageDb = false;
   const { prepared, open } = await prepareInputs(inputs, o);
   const first = prepared.get(0)?.filesystem;
   try {
@@ -179,6 +182,8 @@ export interface ApplyOptions {
   exclude?: Excludes;
   /** Host directories: stay on one filesystem (-x). */
   oneFileSystem?: boolean;
+  /** Record .deb and pacman inputs in the image's package databases (default true). */
+  packageDb?: boolean;
   onWarning?: (message: string) => void;
 }
 
@@ -299,6 +304,7 @@ async function applyOne(
       if (owner) opts.owner = owner;
       if (exclude) opts.exclude = exclude;
       if (options.onWarning) opts.onWarning = options.onWarning;
+      if (options.packageDb === false) opts.packageDb = false;
       if (prepared) {
         mod.applyPrepared(tree, prepared, opts);
         return;

@@ -17,6 +17,9 @@ import {
 import { applyDeviceTable, parseDeviceTable } from './devtable.js';
 import { parseModeSpec, parseOctalMode, type ModeSpec } from './mode.js';
 import { parseOwnerSpec, readContent, resolveOwner, type OwnerSpec } from './owner.js';
+import { checkHashSyntax, hashPassword, schemeForImage, type PasswordScheme } from './crypt.js';
+import { applySed, parseSedScript, type SedScript } from './sed.js';
+import { applySysusers, parseSysusers, prepareAccountFiles } from './sysusers.js';
 
 /**
  * Edits: a typed list of changes applied to a tree after the inputs, in order. The same list
@@ -118,7 +121,36 @@ export interface DevicesEdit {
   dest?: string;
 }
 
+/** Users and groups from systemd-sysusers lines (sysusers.d(5)): a host file or the text. */
+export interface SysusersEdit {
+  op: 'sysusers';
+  source?: string;
+  content?: string;
+}
+/**
+ * A user's password in /etc/shadow: hashed from `password` (never written in clear), taken as a
+ * crypt(3) `hash`, or locked (`lock`, as `usermod -L`: a '!' before the hash).
+ */
+export interface PasswordEdit {
+  op: 'password';
+  user: string;
+  password?: string;
+  hash?: string;
+  lock?: boolean;
+  /** yescrypt, sha512crypt or sha256crypt; default: what the image's distribution uses. */
+  scheme?: PasswordScheme;
+}
+/** `s/RE/REPLACEMENT/FLAGS` commands (POSIX ERE, as `sed -E`) on a file's bytes; each must match. */
+export interface SedEdit {
+  op: 'sed';
+  path: string;
+  script: string;
+}
+
 export type Edit =
+  | SysusersEdit
+  | PasswordEdit
+  | SedEdit
   | WriteEdit
   | AppendEdit
   | MkdirEdit
@@ -150,6 +182,9 @@ export const EDIT_KEYS: Readonly<Record<EditOp, readonly string[]>> = {
   rename: ['op', 'from', 'to'],
   move: ['op', 'from', 'to'],
   devices: ['op', 'source', 'dest'],
+  sysusers: ['op', 'source', 'content'],
+  password: ['op', 'user', 'password', 'hash', 'lock', 'scheme'],
+  sed: ['op', 'path', 'script'],
 };
 
 export const EDIT_OPS = Object.keys(EDIT_KEYS) as EditOp[];
@@ -192,6 +227,13 @@ export interface EditOptions {
   json?: boolean;
   /** Resolve host paths (`source`) written relative to something (a recipe's directory). */
   resolveHostPath?: (path: string) => string;
+  /**
+   * The build's time (seconds): shadow's last-change day, and with it password salts are derived
+   * (reproducible builds) instead of random.
+   */
+  timestamp?: number;
+  /** The password scheme for `password` edits that name none (`--password-scheme`). */
+  passwordScheme?: PasswordScheme;
 }
 
 /** An edit checked and with its values parsed, ready to apply. */
@@ -237,6 +279,10 @@ export function editLabel(edit: Edit): string {
       return `${edit.op} ${edit.from} -> ${edit.to}`;
     case 'devices':
       return `devices ${edit.source}`;
+    case 'sysusers':
+      return `sysusers ${edit.source ?? 'lines'}`;
+    case 'password':
+      return `password ${edit.user}`;
     default:
       return `${edit.op} ${edit.path}`;
   }
@@ -374,6 +420,49 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
         tree.rename(from, dest);
       });
     }
+    case 'sysusers': {
+      const source = optString(o, 'source', at);
+      const text = optString(o, 'content', at);
+      if ((source === undefined) === (text === undefined)) throw invalid(at, `give exactly one of 'source' (a sysusers.d file) or 'content' (its lines)`);
+      const origin = source ?? `${at}.content`;
+      // Lines from the recipe are checked now; a file when it is read.
+      const given = text !== undefined ? parseSysusers(text, origin) : undefined;
+      return make((tree, opts) => {
+        const lines = given ?? parseSysusers(new TextDecoder().decode(hostFiles(opts).readFile(host(source!))), source!);
+        applySysusers(tree, lines, { ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), ...todayOf(opts) });
+      });
+    }
+    case 'password': {
+      const user = reqString(o, 'user', at);
+      if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw invalid(child(at, 'user'), `'${user}' is not a user name`);
+      const password = optString(o, 'password', at);
+      const hash = optString(o, 'hash', at);
+      const lock = optBoolean(o, 'lock', at) ?? false;
+      const scheme = optString(o, 'scheme', at);
+      if ((password !== undefined ? 1 : 0) + (hash !== undefined ? 1 : 0) + (lock ? 1 : 0) !== 1) {
+        throw invalid(at, `give exactly one of 'password', 'hash' or 'lock': true`);
+      }
+      if (scheme !== undefined && !PASSWORD_SCHEMES.includes(scheme as PasswordScheme)) {
+        throw invalid(child(at, 'scheme'), `'${scheme}' is not a scheme (${PASSWORD_SCHEMES.join(', ')})`);
+      }
+      if (hash !== undefined) {
+        const c = checkHashSyntax(hash);
+        if (!c.ok) throw invalid(child(at, 'hash'), `not a crypt(3) hash: ${c.why}`);
+      }
+      return make((tree, opts) => setPassword(tree, user, { password, hash, lock, scheme: (scheme as PasswordScheme | undefined) ?? opts.passwordScheme }, opts));
+    }
+    case 'sed': {
+      const path = reqPath(o, 'path', at);
+      const text = reqString(o, 'script', at);
+      let script: SedScript;
+      try {
+        script = parseSedScript(text);
+      } catch (e) {
+        if (e instanceof ExtimgError) throw invalid(child(at, 'script'), e.message);
+        throw e;
+      }
+      return make((tree) => sedFile(tree, path, script));
+    }
     case 'devices': {
       const source = host(reqPath(o, 'source', at));
       const dest = optString(o, 'dest', at);
@@ -384,6 +473,92 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
       });
     }
   }
+}
+
+// ---- system setup -------------------------------------------------------------------------
+
+const PASSWORD_SCHEMES: readonly PasswordScheme[] = ['yescrypt', 'sha512crypt', 'sha256crypt'];
+const SHADOW = '/etc/shadow';
+
+function todayOf(opts: EditOptions): { today?: number } {
+  return opts.timestamp !== undefined ? { today: Math.floor(opts.timestamp / 86_400) } : {};
+}
+
+function textOf(tree: Tree, path: string): string | undefined {
+  const node = tree.get(path, true);
+  return node?.kind === 'file' ? new TextDecoder().decode(readContent(node.content)) : undefined;
+}
+
+/**
+ * The shadow entry of `user`: its password field hashed (salt derived from the build's time and
+ * the user when reproducible), replaced by a given hash, or locked; its last-change day set, as
+ * passwd(1) does. The account files are made first when missing (as applySysusers does).
+ */
+function setPassword(
+  tree: Tree,
+  user: string,
+  p: { password: string | undefined; hash: string | undefined; lock: boolean; scheme: PasswordScheme | undefined },
+  opts: EditOptions,
+): void {
+  prepareAccountFiles(tree, todayOf(opts));
+  const passwd = textOf(tree, '/etc/passwd') ?? '';
+  if (!passwd.split('\n').some((l) => l.split(':')[0] === user)) {
+    throw new ExtimgError('ENOENT', `no user '${user}' in the image's /etc/passwd (add it first: sysusers)`, { user });
+  }
+  const node = tree.get(SHADOW, true);
+  if (node?.kind !== 'file') throw new ExtimgError('ENOENT', `the image has no ${SHADOW}`, { path: SHADOW });
+  const lines = new TextDecoder().decode(readContent(node.content)).split('\n');
+  const k = lines.findIndex((l) => l.split(':')[0] === user);
+  if (k < 0) throw new ExtimgError('ENOENT', `no entry for '${user}' in ${SHADOW}`, { user });
+  const fields = lines[k]!.split(':');
+  while (fields.length < 9) fields.push('');
+  if (p.lock) {
+    if (!fields[1]!.startsWith('!')) fields[1] = `!${fields[1]}`;
+  } else {
+    let hash = p.hash;
+    if (hash === undefined) {
+      const scheme = p.scheme ?? pamScheme(textOf(tree, '/etc/pam.d/common-password'), false) ?? pamScheme(textOf(tree, '/usr/share/pam-configs/unix'), true) ?? schemeForImage(textOf(tree, '/etc/os-release') ?? textOf(tree, '/usr/lib/os-release'), textOf(tree, '/etc/login.defs'));
+      const seed = opts.timestamp !== undefined ? new TextEncoder().encode(`extimg password salt ${opts.timestamp}`) : undefined;
+      hash = hashPassword(p.password!, scheme, { ...(seed ? { seed } : {}), user });
+    }
+    fields[1] = hash;
+    const today = todayOf(opts).today ?? Math.floor(Date.now() / 86_400_000);
+    fields[2] = String(today);
+  }
+  lines[k] = fields.join(':');
+  (node as FileNode).content = new BytesContent(new TextEncoder().encode(lines.join('\n')));
+}
+
+/**
+ * The hash pam_unix writes when passwd(1) changes a password: its `yescrypt`, `sha512` or
+ * `sha256` option in /etc/pam.d/common-password, or before pam-auth-update has made that file
+ * (packages unpacked, not configured) in libpam-runtime's template /usr/share/pam-configs/unix.
+ * Debian 11 and later say yescrypt there while login.defs still says ENCRYPT_METHOD SHA512,
+ * which only shadow's own tools read when built without PAM.
+ */
+function pamScheme(text: string | undefined, template: boolean): PasswordScheme | undefined {
+  for (const line of (text ?? '').split('\n')) {
+    const t = line.trim();
+    if (t.startsWith('#') || !t.includes('pam_unix.so') || (!template && !/^password\s/.test(t))) continue;
+    const opts = t.split(/\s+/);
+    if (opts.includes('yescrypt')) return 'yescrypt';
+    if (opts.includes('sha512')) return 'sha512crypt';
+    if (opts.includes('sha256')) return 'sha256crypt';
+  }
+  return undefined;
+}
+
+/** Run a sed script over a file's bytes; a command that replaced nothing is an error naming it. */
+function sedFile(tree: Tree, path: string, script: SedScript): void {
+  const node = mustGet(tree, path, true);
+  if (node.kind !== 'file') throw new ExtimgError(node.kind === 'dir' ? 'EISDIR' : 'EINVAL', `is a ${kindName(node)}, not a regular file`, { path });
+  const { output, counts } = applySed(script, readContent(node.content));
+  const idle = counts.findIndex((n) => n === 0);
+  if (idle >= 0) {
+    const cmd = script.commands[idle]!;
+    throw new ExtimgError('EINVAL', `'${cmd.text}' (command ${idle + 1} of the script) matched nothing in ${path}`, { path, command: cmd.text });
+  }
+  (node as FileNode).content = new BytesContent(output);
 }
 
 // ---- fields -------------------------------------------------------------------------------

@@ -71,6 +71,32 @@ export const EDIT_SCHEMAS = {
   rename: op('rename', 'rename(2): from gets the new name to', { from: path, to: path }, ['from', 'to']),
   move: op('move', 'mv(1): like rename, but into to when it is a directory', { from: path, to: path }, ['from', 'to']),
   devices: op('devices', 'apply a genext2fs device table', { source: path, dest: path }, ['source']),
+  sysusers: op(
+    'sysusers',
+    'users and groups from systemd-sysusers lines (sysusers.d(5): u, g, m, r), in /etc/passwd, group, shadow, gshadow; homes under /home from /etc/skel',
+    { source: { ...path, description: 'a sysusers.d file on the host' }, content: { type: 'string', description: 'the lines themselves' } },
+    [],
+    { oneOf: [{ required: ['source'] }, { required: ['content'] }] },
+  ),
+  password: op(
+    'password',
+    "a user's password in /etc/shadow: hashed from password (never written in clear), a crypt(3) hash, or locked",
+    {
+      user: { type: 'string', minLength: 1 },
+      password: { type: 'string', description: 'clear text, hashed with the scheme' },
+      hash: { type: 'string', description: "a crypt(3) hash: '$y$...', '$6$...'" },
+      lock: { const: true, description: 'lock the password (usermod -L)' },
+      scheme: { enum: ['yescrypt', 'sha512crypt', 'sha256crypt'], description: "default: the image's distribution's (yescrypt for Debian >= 11)" },
+    },
+    ['user'],
+    { oneOf: [{ required: ['password'] }, { required: ['hash'] }, { required: ['lock'] }] },
+  ),
+  sed: op(
+    'sed',
+    's/RE/REPLACEMENT/FLAGS commands (POSIX ERE as sed -E) on a file; a command that matches nothing is an error',
+    { path, script: { type: 'string', minLength: 1 } },
+    ['path', 'script'],
+  ),
 } as const;
 
 const input = {
