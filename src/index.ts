@@ -10,6 +10,7 @@ export type { ArchiveOptions } from './ingest/options.js';
 export { addArchive, applyPrepared, prepareArchive, prepareArchives, type ArchiveKind, type Prepared, type PreparedInMemory } from './ingest/archive.js';
 export { ArchiveFiles, type ArchiveFilesOptions } from './ingest/archive-file.js';
 export { sniffArchive } from './ingest/sniff.js';
+export { recordedDebs } from './ingest/dpkg-db.js';
 export { openImage, addImage, type OpenImageOptions } from './ingest/image-api.js';
 export { ExtImage, type ReadAt, type Inode, type DirEntry, type Run } from './ext/read/image.js';
 export { sourceIdentity, type SourceIdentity } from './ext/read/identity.js';
