@@ -55,6 +55,8 @@ function initScript(marker: string): string {
     'dpkg --configure -a < /dev/null',
     'echo "EXTIMG-CONFIGURE-EXIT $?"',
     "dpkg-query -W -f='EXTIMG-PKG ${db:Status-Abbrev} ${binary:Package}\\n'",
+    'echo "EXTIMG-ALICE $(getent passwd alice) $(grep ^alice: /etc/shadow | cut -d: -f2 | cut -c1-4) $(stat -c %U /home/alice)"',
+    'echo "EXTIMG-UMASK $(grep ^UMASK /etc/login.defs)"',
     'echo EXTIMG-AUDIT-BEGIN',
     'dpkg --audit 2>&1',
     'echo "EXTIMG-AUDIT-END $?"',
@@ -83,7 +85,13 @@ describe('boot Debian\'s required set and finish it with dpkg --configure -a (qe
       chmodSync(join(base, 'usr/sbin/init'), 0o755);
       const image = join(work, 'required.img');
       const t0 = Date.now();
-      const built = spawnSync(process.execPath, [CLI, 'build', '-q', '-o', image, '-t', 'ext4', '--size', '1536M', base, ...debs], { encoding: 'utf8' });
+      // Issue 16's image: the packages, a regular user, passwords for root and the user, a sed
+      // edit; then the guest's dpkg --configure -a must still finish (base-passwd's postinst
+      // runs update-passwd over the files extimg wrote).
+      const users = join(work, 'users.conf');
+      writeFileSync(users, 'u alice 1000 "Alice" /home/alice /bin/bash\n');
+      const setup = ['--sysusers', users, '--password', 'root=root-pw', '--password', 'alice=alice-pw', '--sed', '/etc/login.defs=s/^(UMASK[[:space:]]+)022/\\1027/'];
+      const built = spawnSync(process.execPath, [CLI, 'build', '-q', '-o', image, '-t', 'ext4', '--size', '1536M', base, ...debs, ...setup], { encoding: 'utf8' });
       expect(built.status, `extimg build failed:\n${built.stdout}${built.stderr}`).toBe(0);
       // The required set ships no path twice without Replaces: no warnings.
       expect(built.stderr).toBe('');
@@ -111,6 +119,9 @@ describe('boot Debian\'s required set and finish it with dpkg --configure -a (qe
       expect(audit?.[2], failure).toBe('0');
       expect(audit?.[1], `dpkg --audit${failure}`).toBe('');
       expect(r.console, failure).not.toContain('EXTIMG-REMOUNT-RO-FAILED');
+      // The user, its yescrypt hash and home survived the configuration; the sed edit too.
+      expect(r.console, failure).toMatch(/^EXTIMG-ALICE alice:x:1000:1000:Alice:\/home\/alice:\/bin\/bash \$y\$j alice$/m);
+      expect(r.console, failure).toMatch(/^EXTIMG-UMASK UMASK\s+027$/m);
 
       // What the guest wrote is still a clean filesystem.
       const after = e2fsck(image);
