@@ -178,6 +178,42 @@ describe('extimg edit', () => {
     expect(fs.readdirSync(tmp).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('through a symlink the image itself is edited; its owner and mode, and bytes after the filesystem, are kept', (ctx) => {
+    requireJudge(ctx, missing, 'edit');
+    const img = mke2fs('linked.img', ['-t', 'ext4'], src, '16M');
+    // The file is longer than its filesystem (grown before a resize2fs, say): the tail stays.
+    const fd = fs.openSync(img, 'r+');
+    fs.writeSync(fd, Buffer.from('TRAILER'), 0, 7, 20 * MiB);
+    fs.closeSync(fd);
+    fs.chmodSync(img, 0o604);
+    if (process.getuid?.() === 0) fs.chownSync(img, 1234, 5678);
+    const link = path.join(tmp, 'link.img');
+    fs.symlinkSync('linked.img', link);
+    const r = cli(['edit', '-q', link, '--write-text', '/etc/hostname=linked\n']);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    const st = fs.statSync(img);
+    expect(st.mode & 0o777).toBe(0o604);
+    if (process.getuid?.() === 0) expect([st.uid, st.gid]).toEqual([1234, 5678]);
+    expect(st.size).toBe(20 * MiB + 7);
+    expect(fs.readFileSync(img).subarray(20 * MiB).toString()).toBe('TRAILER');
+    expect(sh('debugfs', ['-R', 'cat /etc/hostname', img])).toBe('linked\n');
+    expect(e2fsck(img).code).toBe(0);
+  });
+
+  it('refuses what it would silently undo: other hard links to the image, a qcow2 with internal snapshots', (ctx) => {
+    requireJudge(ctx, missing, 'edit');
+    const img = mke2fs('hard.img', ['-t', 'ext4'], src, '16M');
+    fs.linkSync(img, path.join(tmp, 'hard2.img'));
+    expect(cli(['edit', img, '--rm-f', '/x'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/has 2 hard links; edit writes a new file/) });
+    const q = path.join(tmp, 'snap.qcow2');
+    sh('qemu-img', ['convert', '-O', 'qcow2', mke2fs('snap.img', ['-t', 'ext4'], src, '16M'), q]);
+    sh('qemu-img', ['snapshot', '-c', 'before', q]);
+    const before = sha(fs.readFileSync(q));
+    expect(cli(['edit', q, '--rm-f', '/x'])).toMatchObject({ status: 1, stderr: `extimg: ${q}: a qcow2 image with 1 internal snapshot; edit writes a new image and would drop them (qemu-img snapshot -l lists them; qemu-img convert to a copy first)\n` });
+    expect(sha(fs.readFileSync(q))).toBe(before);
+  });
+
   it('nothing to do and a file that is no image are usage errors', (ctx) => {
     requireJudge(ctx, missing, 'edit');
     const img = mke2fs('noop.img', ['-t', 'ext4'], src, '16M');

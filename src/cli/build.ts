@@ -311,7 +311,7 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
  * The only write to the output: `write` makes a temp file renamed into place, removed on any
  * error, and on Ctrl-C/SIGTERM/SIGHUP too (the writer pauses every few MiB so these handlers run).
  */
-async function interruptible<T>(output: string, ctx: CliContext, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptible<T>(output: string, ctx: CliContext, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const signals: Array<[NodeJS.Signals, number]> = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
   const handlers = signals.map(([sig, status]) => {

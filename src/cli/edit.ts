@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDiskAsync, selectFilesystem, type DiskInfo } from '../disk/open.js';
-import { OffsetSink, copyOutside } from '../disk/output.js';
+import { OffsetSink, copyOutsideAsync } from '../disk/output.js';
 import { Qcow2Sink } from '../disk/qcow2-write.js';
 import { applyPreparedEdit, type PreparedEdit } from '../edit/ops.js';
 import { ExtimgError } from '../errors.js';
@@ -17,6 +17,7 @@ import { FileSource } from '../io/file-source.js';
 import type { ImageSink } from '../io/sink.js';
 import { Tree } from '../tree/tree.js';
 import type { CliContext } from './context.js';
+import { interruptible } from './build.js';
 import { EDIT_OPTIONS, isEditOption, parseEditOption } from './edits.js';
 import { EDIT_HELP } from './help.js';
 import { nodeHostFiles } from './host.js';
@@ -78,7 +79,13 @@ export async function editCommand(args: string[], ctx: CliContext): Promise<numb
   const timestamp = parseTimestamp(values.timestamp, ctx.env, CMD);
 
   const st = statTarget(path);
-  const source = FileSource.openFile(path);
+  // The new file replaces the image itself, not a symlink to it: resolve the link first.
+  const real = fs.realpathSync(path);
+  if (st.nlink > 1) {
+    throw new ExtimgError('EINVAL', `${path}: has ${st.nlink} hard links; edit writes a new file and renames it over this name, which would split them (edit a copy, or remove the other links)`, { path });
+  }
+  refuseQcow2Extras(path);
+  const source = FileSource.openFile(real);
   const onWarning = (m: string): void => {
     ctx.stderr.write(`extimg: warning: ${m}\n`);
   };
@@ -104,7 +111,7 @@ export async function editCommand(args: string[], ctx: CliContext): Promise<numb
     const options: BuildOptions = { ...identity, ...(timestamp !== undefined ? { timestamp } : {}) };
     let result: BuildResult;
     try {
-      result = await writeEdited(tree, path, where, options);
+      result = await interruptible(path, ctx, (signal) => writeEdited(tree, real, where, options, st, signal));
     } catch (e) {
       // The writer's "--size" hint is for build; an edit keeps the size, so say what it needs.
       if (e instanceof ExtimgError && e.code === 'ENOSPC' && typeof e.data.fits === 'number') {
@@ -112,11 +119,6 @@ export async function editCommand(args: string[], ctx: CliContext): Promise<numb
         throw new ExtimgError('ENOSPC', `${where.origin}: the edited filesystem does not fit its size of ${formatBytes(options.size ?? 0)}: it needs ${e.data.fits} bytes (${formatBytes(e.data.fits)})${room}; nothing was changed`, { ...e.data, path });
       }
       throw e;
-    }
-    try {
-      fs.chmodSync(path, st.mode & 0o7777);
-    } catch {
-      // The new file keeps the default mode; nothing else to do.
     }
     if (values.json) ctx.stdout.write(`${JSON.stringify({ image: path, partition: where.partition, ...result }, null, 2)}\n`);
     else if (!values.quiet) {
@@ -144,8 +146,6 @@ interface Located {
 }
 
 async function locate(source: FileSource, path: string, partition: number | undefined, onWarning: (m: string) => void): Promise<Located> {
-  const head = new Uint8Array(Math.min(source.size, 8192));
-  source.read(0, head);
   const disk = await openDiskAsync(source, path, { onWarning });
   const qcow2 = disk.qcow2 ? { clusterBits: disk.qcow2.clusterBits } : undefined;
   if (disk.table === 'none') {
@@ -165,28 +165,66 @@ async function locate(source: FileSource, path: string, partition: number | unde
  * image is the filesystem; a disk is copied outside the partition and the filesystem written into
  * it; a qcow2 stays qcow2 with the same cluster size.
  */
-async function writeEdited(tree: Tree, path: string, where: Located, options: BuildOptions): Promise<BuildResult> {
-  const file = new FileSink(path, { background: 'auto' });
+async function writeEdited(tree: Tree, path: string, where: Located, options: BuildOptions, st: fs.Stats, signal: AbortSignal): Promise<BuildResult> {
+  let file: FileSink;
   try {
+    file = new FileSink(path, { background: 'auto' });
+  } catch (e) {
+    if (e instanceof ExtimgError && e.code === 'EIO') {
+      throw new ExtimgError('EIO', `${path}: cannot create a new file beside it (edit writes the result next to the image and renames it over; its directory must be writable): ${e.message.replace(/^.*?: /, '')}`, { path });
+    }
+    throw e;
+  }
+  const onAbort = (): void => file.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    // Private while it is written; the image's own mode and owner before it takes the name.
+    fs.chmodSync(file.tempPath, 0o600);
     const qcow = where.qcow2 ? new Qcow2Sink(file, { clusterBits: where.qcow2.clusterBits }) : undefined;
     const outer: ImageSink = qcow ?? file;
-    let result: BuildResult;
-    if (where.disk) {
-      const disk = where.disk.disk;
-      outer.setSize(disk.size);
-      copyOutside(disk, outer, where.start, where.size);
-      const fsSize = options.size ?? where.size;
-      if (fsSize > where.size) throw new ExtimgError('ENOSPC', `${where.origin}: the filesystem (${fsSize} bytes) is larger than its partition (${where.size} bytes)`, { path });
-      result = await buildImageAsync(tree, new OffsetSink(outer, where.start, where.size, where.origin), options);
-    } else {
-      result = await buildImageAsync(tree, outer, options);
-    }
+    // The whole disk (or image file) is kept: everything outside the filesystem is copied, the
+    // part of a partition (or file) after the filesystem included.
+    const container = where.disk?.disk ?? where.fs;
+    const fsSize = options.size ?? where.size;
+    if (fsSize > where.size) throw new ExtimgError('ENOSPC', `${where.origin}: the filesystem (${fsSize} bytes) is larger than its partition (${where.size} bytes)`, { path });
+    outer.setSize(container.size);
+    await copyOutsideAsync(container, outer, where.start, fsSize, signal);
+    const result = await buildImageAsync(tree, new OffsetSink(outer, where.start, fsSize, where.origin), options, signal);
     qcow?.finish();
+    fs.chmodSync(file.tempPath, st.mode & 0o7777);
+    try {
+      fs.chownSync(file.tempPath, st.uid, st.gid);
+    } catch {
+      // Not root: the new file is the editor's, as any file they write.
+    }
     file.commit();
     return result;
   } catch (e) {
     file.abort();
     throw e;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * A qcow2 whose internal snapshots or persistent bitmaps the new file would not carry: refused
+ * by name (a snapshot is often the user's backup). qemu docs/interop/qcow2.txt: nb_snapshots at
+ * byte 60, autoclear_features at 88 (bit 0: bitmaps).
+ */
+function refuseQcow2Extras(path: string): void {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const h = Buffer.alloc(104);
+    const n = fs.readSync(fd, h, 0, h.length, 0);
+    if (n < 72 || h.readUInt32BE(0) !== 0x514649fb) return;
+    const snapshots = h.readUInt32BE(60);
+    if (snapshots > 0) throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with ${snapshots} internal snapshot${snapshots === 1 ? '' : 's'}; edit writes a new image and would drop them (qemu-img snapshot -l lists them; qemu-img convert to a copy first)`, { path });
+    if (h.readUInt32BE(4) >= 3 && n >= 96 && (h.readUInt32BE(92) & 1) !== 0) {
+      throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with persistent dirty bitmaps; edit writes a new image and would drop them`, { path });
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -39,47 +39,57 @@ const CHUNK = 1 << 20;
  * the other partitions come through byte for byte.
  */
 export function copyOutside(disk: RandomAccess, sink: ImageSink, start: number, size: number): void {
+  copyRange(disk, sink, 0, start);
+  copyRange(disk, sink, start + size, disk.size);
+}
+
+/** Copy [from, to) of `disk` into `sink` at the same offsets, leaving zero runs of 4 KiB unwritten. */
+export function copyRange(disk: RandomAccess, sink: ImageSink, from: number, to: number): void {
   const buf = new Uint8Array(CHUNK);
-  const copy = (from: number, to: number): void => {
-    for (let at = from; at < to; at += CHUNK) {
-      const n = Math.min(CHUNK, to - at);
-      const part = buf.subarray(0, n);
-      disk.read(at, part);
-      // Write only the runs that are not zero, at 4 KiB granularity.
-      let k = 0;
-      while (k < n) {
-        const blockEnd = Math.min(n, k + 4096);
-        let nonzero = false;
-        for (let i = k; i < blockEnd; i++) {
-          if (part[i] !== 0) {
-            nonzero = true;
-            break;
-          }
-        }
-        if (!nonzero) {
-          k = blockEnd;
-          continue;
-        }
-        let runEnd = blockEnd;
-        while (runEnd < n) {
-          const next = Math.min(n, runEnd + 4096);
-          let z = true;
-          for (let i = runEnd; i < next; i++) {
-            if (part[i] !== 0) {
-              z = false;
-              break;
-            }
-          }
-          if (z) break;
-          runEnd = next;
-        }
-        sink.write(at + k, part.slice(k, runEnd));
-        k = runEnd;
+  for (let at = from; at < to; at += CHUNK) {
+    const n = Math.min(CHUNK, to - at);
+    const part = buf.subarray(0, n);
+    disk.read(at, part);
+    let k = 0;
+    while (k < n) {
+      const blockEnd = Math.min(n, k + 4096);
+      if (isZero(part, k, blockEnd)) {
+        k = blockEnd;
+        continue;
       }
+      let runEnd = blockEnd;
+      while (runEnd < n) {
+        const next = Math.min(n, runEnd + 4096);
+        if (isZero(part, runEnd, next)) break;
+        runEnd = next;
+      }
+      sink.write(at + k, part.slice(k, runEnd));
+      k = runEnd;
     }
-  };
-  copy(0, start);
-  copy(start + size, disk.size);
+  }
+}
+
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * copyOutside for long copies in an event loop: it pauses every 64 MiB so signal handlers run,
+ * and stops when `signal` is aborted.
+ */
+export async function copyOutsideAsync(disk: RandomAccess, sink: ImageSink, start: number, size: number, signal?: AbortSignal): Promise<void> {
+  const STEP = 64 * CHUNK;
+  for (const [from, to] of [
+    [0, start],
+    [start + size, disk.size],
+  ] as const) {
+    for (let at = from; at < to; at += STEP) {
+      if (signal?.aborted) throw new ExtimgError('EIO', 'copy interrupted', {});
+      copyRange(disk, sink, at, Math.min(to, at + STEP));
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    }
+  }
 }
 
 /** A disk around one filesystem: `build --partition-table`. */
