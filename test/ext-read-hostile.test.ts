@@ -150,6 +150,14 @@ describe('hostile images: one test per case', () => {
     expect(refusal(bytes).message).toMatch(new RegExp(`^img: inode \\d+: extent tree block ${leafBlock} is referenced twice \\(a loop\\)$`));
   });
 
+  it('two directories sharing a block (a few MB that would read as millions of entries) are refused', (ctx) => {
+    requireJudge(ctx, missing, 'hostile images');
+    const img = mkfs('shared-dir.img', ['-t', 'ext2']);
+    const [blk] = blocksOf(img, '/a');
+    debugfs(img, `sif /a/b/c block[0] ${blk}`, true);
+    expect(refusal(new Uint8Array(fs.readFileSync(img))).message).toMatch(new RegExp(`^img: directory inode \\d+: block ${blk} belongs to another directory too \\(or twice to this one\\)$`));
+  });
+
   it('an indirect block that names itself is refused', (ctx) => {
     requireJudge(ctx, missing, 'hostile images');
     const img = mkfs('ind-loop.img', ['-t', 'ext2']);

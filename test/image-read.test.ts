@@ -103,6 +103,11 @@ function diskWith(name: string, script: string, sizeMiB: number, parts: Readonly
   return disk;
 }
 
+function rebuildQuiet(input: string, out: string, extra: string[] = []): void {
+  const r = cli(['build', '-q', '-o', out, ...extra, input]);
+  expect([r.status, r.stderr]).toEqual([0, '']);
+}
+
 function rebuild(input: string, out: string, extra: string[] = []): void {
   const r = cli(['build', '-q', '-o', out, ...extra, input]);
   expect(r.stderr, `extimg build ${input}`).toBe('');
@@ -259,13 +264,14 @@ describe('a plain rebuild keeps the source identity', () => {
     }
     return out;
   }
-  const KEPT = ['Filesystem UUID', 'Filesystem volume name', 'Directory Hash Seed', 'Block count', 'Block size', 'Inode size', 'Filesystem features'];
+  const KEPT = ['Filesystem UUID', 'Filesystem volume name', 'Directory Hash Seed', 'Block count', 'Block size', 'Inode size', 'Filesystem features', 'Inode count', 'Reserved block count'];
   const pick = (f: Record<string, string>): Record<string, string | undefined> => Object.fromEntries(KEPT.map((k) => [k, f[k]]));
 
   for (const [name, args] of [
     ['ext4', ['-t', 'ext4', '-L', 'rootfs', '-U', '2b6c3a55-0d3e-4c1e-9a8f-0123456789ab', '-E', 'hash_seed=7d9c5f1e-1111-4222-8333-944455566677']],
     ['ext2 1 KiB', ['-t', 'ext2', '-b', '1024', '-L', 'old-root']],
     ['ext3 128-byte inodes', ['-t', 'ext3', '-I', '128']],
+    ['ext4 for many small files, 1% reserved', ['-t', 'ext4', '-N', '30000', '-m', '1']],
   ] as const) {
     it(`${name}: UUID, label, hash seed, type, features, block and inode size and size`, (ctx) => {
       requireJudge(ctx, missing, 'rebuild identity');
@@ -275,6 +281,18 @@ describe('a plain rebuild keeps the source identity', () => {
       expect(pick(facts(out))).toEqual(pick(facts(img)));
     });
   }
+
+  it('with --partition-table the kept filesystem goes into a disk fitted around it', (ctx) => {
+    requireJudge(ctx, missing, 'rebuild identity');
+    const img = mke2fs('id-disk.img', ['-t', 'ext4', '-L', 'inside'], 24);
+    const disk = `${img}.gpt`;
+    rebuildQuiet(img, disk, ['--partition-table', 'gpt']);
+    const pt = JSON.parse(sh('sfdisk', ['-J', disk])) as { partitiontable: { partitions: Array<{ start: number; size: number }> } };
+    const p = pt.partitiontable.partitions[0]!;
+    const part = path.join(tmp, 'id-disk.p1');
+    fs.writeFileSync(part, fs.readFileSync(disk).subarray(p.start * 512, (p.start + p.size) * 512));
+    expect(pick(facts(part))).toEqual(pick(facts(img)));
+  });
 
   it('a format option (-t) makes a new identity; content past the old size gets a bigger image, said in a warning', (ctx) => {
     requireJudge(ctx, missing, 'rebuild identity');
@@ -288,10 +306,22 @@ describe('a plain rebuild keeps the source identity', () => {
     const grown = `${img}.grown`;
     const r = cli(['build', '-q', '-o', grown, img, big]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe(`extimg: warning: ${img}: the content does not fit the source's size (16777216 bytes); the image is sized to fit\n`);
+    expect(r.stderr).toBe(`extimg: warning: ${img}: the content does not fit the source's size (16777216 bytes) and inode count; the image is sized to fit\n`);
     const f = facts(grown);
     expect([f['Filesystem UUID'], f['Filesystem volume name']]).toEqual([facts(img)['Filesystem UUID'], 'small']);
     expect(e2fsck(grown).code).toBe(0);
+  });
+});
+
+describe('what a rebuild cannot keep is said', () => {
+  it('inode attributes (chattr) and project ids: one warning with the count and the first path', (ctx) => {
+    requireJudge(ctx, missing, 'attributes');
+    const img = mke2fs('attrs.img', ['-t', 'ext4', '-O', 'project,quota'], 16);
+    sh('debugfs', ['-w', '-R', 'set_inode_field /etc/passwd flags 0x80010', img]);
+    sh('debugfs', ['-w', '-R', 'set_inode_field /etc/empty projid 42', img]);
+    const r = cli(['build', '-q', '-o', `${img}.out`, '-t', 'ext4', img]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^extimg: warning: .*attrs\.img: 2 entries have inode attributes extimg does not write \((immutable \(i\), project id|project id, immutable \(i\)); first: '[^']+'\); they are not kept\n/m);
   });
 });
 

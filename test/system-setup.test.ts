@@ -115,6 +115,22 @@ describe('users, passwords and a sed edit on Debian\'s required set', () => {
   });
 });
 
+describe('a password is never shown', () => {
+  it('not for --password-hash given a clear password by mistake, nor for a recipe value of the wrong type', (ctx) => {
+    requireJudge(ctx, missing, 'system setup');
+    const dir = fs.mkdtempSync(path.join(tmp, 'pw-'));
+    fs.mkdirSync(path.join(dir, 'etc'));
+    fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    const r = cli(['build', '-q', '-o', path.join(dir, 'x.img'), dir, '--password-hash', 'root=hunter2']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toContain('hunter2');
+    const recipe = path.join(dir, 'r.json');
+    fs.writeFileSync(recipe, JSON.stringify({ output: 'y.img', inputs: ['.'], edits: [{ op: 'password', user: 'root', password: 123456 }] }));
+    const r2 = cli(['build', '--recipe', recipe]);
+    expect(r2.stderr).toBe(`extimg: ${recipe}: edits[0].password: expected a string (the value is not shown)\n`);
+  });
+});
+
 describe('package databases from the command line', () => {
   it('recorded by default (dpkg-query reads them), not with --no-package-db', (ctx) => {
     requireJudge(ctx, missing ?? missingTools(['dpkg-query']), 'package db');

@@ -295,9 +295,12 @@ async function writeImage(tree: Tree, plan: BuildPlan, ctx: CliContext, onWarnin
     } catch (e) {
       // The source's size is kept only when the content fits it.
       if (!(e instanceof ExtimgError && e.code === 'ENOSPC' && plan.sizeFromSource)) throw e;
-      onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${options.size} bytes); the image is sized to fit`);
+      const kept = options.size ?? plan.delivery.filesystemSize;
+      onWarning(`${plan.sizeFromSource}: the content does not fit the source's size (${kept} bytes) and inode count; the image is sized to fit`);
       delete options.size;
-      return await buildOutputAsync(tree, plan.output, { ...options, ...plan.delivery }, signal);
+      delete options.inodes;
+      const { filesystemSize: _dropped, ...delivery } = plan.delivery;
+      return await buildOutputAsync(tree, plan.output, { ...options, ...delivery }, signal);
     }
   });
   ctx.runCleanup();
@@ -464,7 +467,12 @@ function keepIdentity(plan: BuildPlan, img: ExtImage, onWarning: (message: strin
   const size = o.size;
   Object.assign(o, options, { features });
   if (size !== undefined) o.size = size;
-  else plan.sizeFromSource = img.origin;
+  else if (plan.delivery.partitionTable) {
+    // With a partition table --size is the disk's: the disk is fitted around the kept filesystem.
+    plan.delivery.filesystemSize = options.size!;
+    delete o.size;
+    plan.sizeFromSource = img.origin;
+  } else plan.sizeFromSource = img.origin;
   if (notKept.length) onWarning(`${img.origin}: the rebuild does not keep ${notKept.join(', ')} (extimg does not write ${notKept.length === 1 ? 'it' : 'them'})`);
 }
 

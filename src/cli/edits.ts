@@ -43,7 +43,8 @@ const CMD = 'build';
 /** `--name 'value'` as messages quote it. */
 export function optionLabel(name: EditOptionName, value: string): string {
   // A clear-text password is never shown, not even in an error message.
-  if (name === 'password') return `--password '${value.slice(0, Math.max(0, value.indexOf('=')))}=…'`;
+  // --password-hash too: a clear password given there by mistake must not be echoed either.
+  if (name === 'password' || name === 'password-hash') return `--${name} '${value.slice(0, Math.max(0, value.indexOf('=')))}=…'`;
   return `--${name} '${value}'`;
 }
 

@@ -25,6 +25,11 @@ export interface DiskOutputOptions {
   partitionLabel?: string;
   /** qcow2 cluster size as a power of two (default 16: 64 KiB). */
   clusterBits?: number;
+  /**
+   * With a partition table and no `size`: the filesystem's size (a rebuild keeping its source's),
+   * the disk fitted around it.
+   */
+  filesystemSize?: number;
 }
 
 export interface DiskBuildResult extends BuildResult {
@@ -42,7 +47,7 @@ export interface DiskBuildResult extends BuildResult {
  * filesystem. Reproducible builds (a timestamp) derive the disk's GUIDs from the options.
  */
 export async function buildOutputAsync(tree: Tree, path: string, options: BuildToFileOptions & DiskOutputOptions = {}, signal?: AbortSignal): Promise<DiskBuildResult> {
-  const { fsync, background, format = 'raw', partitionTable, partitionType, partitionLabel, clusterBits, ...build } = options;
+  const { fsync, background, format = 'raw', partitionTable, partitionType, partitionLabel, clusterBits, filesystemSize, ...build } = options;
   checkTarget(path);
   const file = new FileSink(path, { fsync: fsync ?? false, background: background ?? (cores() > 1 ? 'auto' : false) });
   const onAbort = (): void => file.abort();
@@ -62,6 +67,7 @@ export async function buildOutputAsync(tree: Tree, path: string, options: BuildT
         ...(seed ? { seed } : {}),
       };
       if (build.size !== undefined) build.size = partitionSizeFor(diskOptions);
+      else if (filesystemSize !== undefined) build.size = filesystemSize;
       disk = new PartitionedSink(sink, diskOptions);
       sink = disk;
     } else if (partitionType !== undefined || partitionLabel !== undefined) {
@@ -72,7 +78,7 @@ export async function buildOutputAsync(tree: Tree, path: string, options: BuildT
       result = await buildImageAsync(tree, sink, build, signal);
     } catch (e) {
       // The writer's hint is the filesystem's size; a disk's --size is the whole disk's.
-      if (partitionTable && build.size !== undefined && e instanceof ExtimgError && e.code === 'ENOSPC' && typeof e.data.fits === 'number') {
+      if (partitionTable && options.size !== undefined && e instanceof ExtimgError && e.code === 'ENOSPC' && typeof e.data.fits === 'number') {
         const fits = planDisk([{ size: e.data.fits }], { table: partitionTable }).diskSize;
         throw new ExtimgError(
           'ENOSPC',
@@ -206,6 +212,14 @@ export function planMultiDisk(parts: readonly DiskPartition[], o: DiskBuildOptio
     // Identical filesystems on one reproducible disk would get one UUID; each partition's differs.
     if (options.timestamp !== undefined && options.uuid === undefined && seed) {
       options.uuid = formatUuid(derivedUuid(`extimg disk partition ${i + 1}\0${new TextDecoder().decode(seed)}`));
+    }
+    // Directory sizes depend on the hash seed: the one measured for "fit" must be the one written.
+    if (options.hashSeed === undefined && options.timestamp === undefined) {
+      const r = new Uint8Array(16);
+      crypto.getRandomValues(r);
+      r[6] = (r[6]! & 0x0f) | 0x40;
+      r[8] = (r[8]! & 0x3f) | 0x80;
+      options.hashSeed = formatUuid(r);
     }
     return { tree: f.tree, options };
   });

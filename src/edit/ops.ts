@@ -433,6 +433,10 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
       });
     }
     case 'password': {
+      // Messages about a bad value show the value; a password's must never be shown.
+      for (const key of ['password', 'hash'] as const) {
+        if (o[key] !== undefined && typeof o[key] !== 'string') throw invalid(child(at, key), 'expected a string (the value is not shown)');
+      }
       const user = reqString(o, 'user', at);
       if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw invalid(child(at, 'user'), `'${user}' is not a user name`);
       const password = optString(o, 'password', at);

@@ -60,6 +60,8 @@ export function addFilesystem(tree: Tree, img: ExtImage, opts: ArchiveOptions): 
   const enc = new TextEncoder();
   const byIno = new Map<number, Node>();
   const dirsSeen = new Set<number>();
+  const dropped = { count: 0, kinds: new Set<string>(), first: '' };
+  const dirBlocks = new Set<number>();
   const root = img.inode(ROOT_INO);
   if (fileKind(root.mode) !== 'dir') throw new ExtimgError('ECORRUPT', `${o}: the root inode is not a directory`, { path: o });
   ex.add({ path: enc.encode('.'), kind: 'dir', meta: metaOf(img, root), offset: ROOT_INO });
@@ -67,7 +69,7 @@ export function addFilesystem(tree: Tree, img: ExtImage, opts: ArchiveOptions): 
   const stack: Array<{ ino: number; inode: Inode; path: Uint8Array }> = [{ ino: ROOT_INO, inode: root, path: new Uint8Array(0) }];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    const entries = img.readDir(dir.inode);
+    const entries = img.readDir(dir.inode, dirBlocks);
     const subdirs: typeof stack = [];
     for (const d of entries) {
       const path = join(dir.path, d.name);
@@ -106,14 +108,53 @@ export function addFilesystem(tree: Tree, img: ExtImage, opts: ArchiveOptions): 
         default:
           break;
       }
+      noteDropped(dropped, inode, show(path));
       const node = ex.add(entry);
       if (node && kind !== 'dir' && inode.links > 1) byIno.set(d.ino, node);
     }
     // Depth-first, children in on-disk order.
     for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]!);
   }
+  if (dropped.count > 0) {
+    const names = [...dropped.kinds].join(', ');
+    opts.onWarning?.(`${o}: ${dropped.count} entr${dropped.count === 1 ? 'y has' : 'ies have'} inode attributes extimg does not write (${names}; first: '${dropped.first}'); they are not kept`);
+  }
   ex.reportEmpty('an empty filesystem');
   return { ...ex.counts };
+}
+
+/** chattr's attributes (lsattr letters) a rebuilt image would lose, and project ids (i_projid). */
+const KEPT_NOT: ReadonlyArray<readonly [number, string]> = [
+  [0x00000008, 'synchronous (S)'],
+  [0x00000010, 'immutable (i)'],
+  [0x00000020, 'append-only (a)'],
+  [0x00000040, 'no-dump (d)'],
+  [0x00000080, 'no-atime (A)'],
+  [0x00004000, 'data journalling (j)'],
+  [0x00010000, 'dirsync (D)'],
+  [0x00020000, 'top of directory hierarchy (T)'],
+  [0x20000000, 'project inherit (P)'],
+  [0x40000000, 'casefold (F)'],
+];
+const I_PROJID = 0x9c;
+
+function noteDropped(d: { count: number; kinds: Set<string>; first: string }, inode: Inode, path: string): void {
+  let any = false;
+  for (const [bit, name] of KEPT_NOT) {
+    if (inode.flags & bit) {
+      d.kinds.add(name);
+      any = true;
+    }
+  }
+  const r = inode.raw;
+  if (r.length >= I_PROJID + 4 && 128 + inode.extraIsize >= I_PROJID + 4 && (r[I_PROJID]! | r[I_PROJID + 1]! | r[I_PROJID + 2]! | r[I_PROJID + 3]!) !== 0) {
+    d.kinds.add('project id');
+    any = true;
+  }
+  if (any) {
+    if (d.count === 0) d.first = path;
+    d.count++;
+  }
 }
 
 function contentOf(img: ExtImage, inode: Inode, where: string): FileContent {

@@ -8,7 +8,7 @@ import { cString, uuidString, type ExtImage } from './image.js';
  * kept is named in `notKept`, so the caller can say it.
  */
 export interface SourceIdentity {
-  options: Pick<BuildOptions, 'type' | 'blockSize' | 'inodeSize' | 'uuid' | 'label' | 'hashSeed' | 'features' | 'size'>;
+  options: Pick<BuildOptions, 'type' | 'blockSize' | 'inodeSize' | 'uuid' | 'label' | 'hashSeed' | 'features' | 'size' | 'inodes' | 'reservedPercent'>;
   notKept: string[];
 }
 
@@ -32,5 +32,13 @@ export function sourceIdentity(img: ExtImage): SourceIdentity {
   const label = cString(sb.s_volume_name);
   if (label !== '') options.label = label;
   if (sb.s_hash_seed.some((b) => b !== 0)) options.hashSeed = uuidString(sb.s_hash_seed);
+  // The inode count (a filesystem made for many small files keeps its inodes) and the blocks
+  // reserved for root, as a percentage the writer turns back into the same count.
+  options.inodes = img.inodesCount;
+  const reserved = sb.s_r_blocks_count_lo + (img.descSize >= 64 ? sb.s_r_blocks_count_hi * 0x100000000 : 0);
+  // A hair above the exact quotient, so that floor(blocks * percent / 100) gives `reserved` back.
+  const percent = (reserved * 100 + 0.5) / img.blocksCount;
+  if (percent <= 50) options.reservedPercent = percent;
+  else notKept.push(`${reserved} reserved blocks (over half)`);
   return { options, notKept };
 }

@@ -587,8 +587,12 @@ export class ExtImage {
 
   // ---- directories ----------------------------------------------------------------------------
 
-  /** A directory's entries other than '.' and '..', in on-disk order. */
-  readDir(i: Inode): DirEntry[] {
+  /**
+   * A directory's entries other than '.' and '..', in on-disk order. `claimed`: blocks earlier
+   * directories of the same walk used; a block used twice (extents of a hostile image pointing
+   * at the same blocks again and again) is refused rather than read into millions of entries.
+   */
+  readDir(i: Inode, claimed?: Set<number>): DirEntry[] {
     const o = this.origin;
     const out: DirEntry[] = [];
     if (i.flags & EXT4_INLINE_DATA_FL) {
@@ -609,6 +613,10 @@ export class ExtImage {
         const logical = r.logical + k;
         if (logical * bs >= i.size) break;
         const physical = r.physical + k;
+        if (claimed) {
+          if (claimed.has(physical)) throw corrupt(o, `directory inode ${i.ino}: block ${physical} belongs to another directory too (or twice to this one)`);
+          claimed.add(physical);
+        }
         const block = this.readBlock(physical, `directory inode ${i.ino}`);
         const where = `directory inode ${i.ino}, block ${physical}`;
         const dxNode = indexed && (logical === 0 || (le32(block, 0) === 0 && recLenAt(block, 0) === bs));
@@ -686,7 +694,8 @@ export class ExtImage {
         const vi = this.inode(valueInum);
         if (!(vi.flags & EXT4_EA_INODE_FL)) throw corrupt(o, `${where}: value inode ${valueInum} is not an xattr inode`);
         if (vi.size !== valueSize) throw corrupt(o, `${where}: value inode ${valueInum} holds ${vi.size} bytes, not ${valueSize}`);
-        value = this.contents(vi, 64 * 1024 * 1024, 'xattr value');
+        // XATTR_SIZE_MAX: the kernel's limit on a value, in an xattr inode or not.
+        value = this.contents(vi, 65536, 'xattr value');
       } else {
         if (valueOffs + valueSize > values.length) throw corrupt(o, `${where}: a value at ${valueOffs} (${valueSize} bytes) is out of bounds`);
         value = values.slice(valueOffs, valueOffs + valueSize);
