@@ -357,6 +357,16 @@ describe('hostile journals', () => {
     }
   });
 
+  it('more blocks to replay than the memory bound is refused with the e2fsck hint (bound lowered for the test)', (ctx) => {
+    judges(ctx);
+    const m = flavour(V3);
+    const img = new Uint8Array(fs.readFileSync(m.path));
+    const all = replayJournal(journalOf(img, m), m.path);
+    const err = refusal(() => replayJournal(journalOf(img, m), 'disk.img', (all.blocks.size - 1) * m.bs));
+    expect(err.code).toBe('EFORMAT');
+    expect(err.message).toMatch(/^disk\.img: journal: more than \d+ bytes of blocks to replay, more than extimg holds in memory at journal block \d+; needs recovery: run e2fsck -fy first$/);
+  });
+
   it('bad superblock magic is refused, naming the journal block and e2fsck -fy', (ctx) => {
     judges(ctx);
     const m = flavour(V3);

@@ -365,6 +365,10 @@ export class ExtImage {
     if (sbBlock) {
       const fresh = sbBlock.slice(this.blockSize === 1024 ? 0 : 1024, this.blockSize === 1024 ? 1024 : 2048);
       if (le16(fresh, SUPERBLOCK.off.s_magic) === 0xef53) {
+        const n = SUPERBLOCK.decode(fresh);
+        if (n.s_blocks_count_lo !== this.sb.s_blocks_count_lo || n.s_blocks_count_hi !== this.sb.s_blocks_count_hi || n.s_inodes_count !== this.sb.s_inodes_count) {
+          throw new ExtimgError('EFORMAT', `${o}: the journal holds a resize of the filesystem; needs recovery: run e2fsck -fy first`, { path: o });
+        }
         this.sbBytes.set(fresh);
         (this as { sb: ReturnType<typeof SUPERBLOCK.decode> }).sb = SUPERBLOCK.decode(this.sbBytes);
       }

@@ -138,6 +138,9 @@ function refuse(j: { origin: string }, code: ErrorCode, what: string, journalBlo
   });
 }
 
+/** The most replayed block bytes held in memory (DESIGN.md: 300 MB in all). */
+export const MAX_REPLAY_BYTES = 128 << 20;
+
 /** tid_gt / tid_geq: transaction IDs compare modulo 2^32. */
 function tidGt(x: number, y: number): boolean {
   return ((x - y) | 0) > 0;
@@ -147,13 +150,13 @@ function tidGeq(x: number, y: number): boolean {
 }
 
 /** Replay committed transactions in memory. `origin` names the image for errors. */
-export function replayJournal(j: JournalBlocks, origin: string): ReplayResult {
+export function replayJournal(j: JournalBlocks, origin: string, maxBytes = MAX_REPLAY_BYTES): ReplayResult {
   const journal = loadSuperblock(j, origin);
   if (journal === undefined) return { blocks: new Map(), transactions: 0 };
   const end = scanPass(journal);
   if (journal.fastCommit) checkFastCommit(journal, end);
   const revokes = revokePass(journal, end);
-  const blocks = replayPass(journal, end, revokes);
+  const blocks = replayPass(journal, end, revokes, maxBytes);
   return { blocks, transactions: (end - journal.sequence) >>> 0 };
 }
 
@@ -456,7 +459,7 @@ function readRevokes(j: Journal, h: Header, sequence: number, revoked: Map<numbe
 // ---- pass 3: replay -----------------------------------------------------------------------
 
 /** PASS_REPLAY: every un-revoked tagged block of transactions before `end`, newest last. */
-function replayPass(j: Journal, end: number, revoked: Map<number, number>): Map<number, Uint8Array> {
+function replayPass(j: Journal, end: number, revoked: Map<number, number>, maxBytes: number): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
   const c = new Cursor(j);
   let next = j.sequence;
@@ -476,6 +479,9 @@ function replayPass(j: Journal, end: number, revoked: Map<number, number>): Map<
         if (tag.flags & JBD2_FLAG_ESCAPE) new DataView(copy.buffer).setUint32(0, JBD2_MAGIC_NUMBER);
         out.delete(tag.blocknr); // keep insertion order = order of the last write
         out.set(tag.blocknr, copy);
+        // Replayed blocks are held in memory: a journal with more to replay than the reader's
+        // memory bound is left to e2fsck (a valid one too: it is rare, and safe to refuse).
+        if (out.size * j.blockSize > maxBytes) throw refuse(j, 'EFORMAT', `more than ${maxBytes} bytes of blocks to replay, more than extimg holds in memory`, n);
       }
     } else if (h.type === JBD2_COMMIT_BLOCK) {
       next = (next + 1) >>> 0;
