@@ -131,6 +131,24 @@ describe('a password is never shown', () => {
   });
 });
 
+describe('--password-file', () => {
+  it('takes the first line of a host file, so the password is in no command line; crypt(3) verifies it', (ctx) => {
+    requireJudge(ctx, missing, 'system setup');
+    const dir = fs.mkdtempSync(path.join(tmp, 'pwf-'));
+    fs.mkdirSync(path.join(dir, 'etc'));
+    fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    const secret = path.join(tmp, 'root.secret');
+    fs.writeFileSync(secret, 'file-held secret\nsecond line ignored\n');
+    const img = path.join(tmp, 'pwf.img');
+    const r = cli(['build', '-q', '-o', img, dir, '--password-file', `root=${secret}`, '--password-scheme', 'sha512crypt']);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const shadow = execFileSync('debugfs', ['-R', 'cat /etc/shadow', img], { stdio: 'pipe' }).toString();
+    const hash = shadow.split('\n')[0]!.split(':')[1]!;
+    expect(hash).toMatch(/^\$6\$/);
+    expect(execFileSync('perl', ['-e', 'print crypt($ARGV[0], $ARGV[1])', 'file-held secret', hash]).toString()).toBe(hash);
+  });
+});
+
 describe('package databases from the command line', () => {
   it('recorded by default (dpkg-query reads them), not with --no-package-db', (ctx) => {
     requireJudge(ctx, missing ?? missingTools(['dpkg-query']), 'package db');

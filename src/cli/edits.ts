@@ -28,6 +28,7 @@ export const EDIT_OPTIONS = {
   sysusers: { type: 'string', multiple: true },
   password: { type: 'string', multiple: true },
   'password-hash': { type: 'string', multiple: true },
+  'password-file': { type: 'string', multiple: true },
   lock: { type: 'string', multiple: true },
   sed: { type: 'string', multiple: true },
 } as const;
@@ -156,6 +157,12 @@ export function parseEditOption(name: EditOptionName, value: string, hostPath: (
       const eq = value.indexOf('=');
       if (eq <= 0) throw bad("expected USER=HASH (a crypt(3) hash such as '$y$j9T$...')");
       edit = { op: 'password', user: value.slice(0, eq), hash: value.slice(eq + 1) };
+      break;
+    }
+    case 'password-file': {
+      const eq = value.indexOf('=');
+      if (eq <= 0) throw bad('expected USER=FILE (a host file whose first line is the password)');
+      edit = { op: 'password', user: value.slice(0, eq), source: hostPath(nonEmpty(value.slice(eq + 1), 'FILE')) };
       break;
     }
     case 'lock':

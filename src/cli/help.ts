@@ -116,6 +116,9 @@ Edits (after the inputs, in the order given; each may be repeated):
                             /etc/skel; base-passwd's masters when the image has no passwd
       --password USER=TEXT  set USER's password, hashed as the image's distribution does
                             (yescrypt for Debian >= 11, else SHA-512; --password-scheme)
+      --password-file USER=FILE
+                            the same, the password being FILE's first line (kept out of the
+                            command line, which other users can read in /proc)
       --password-hash USER=HASH
                             set USER's password to a crypt(3) hash ('$y$...', '$6$...')
       --lock USER           lock USER's password (usermod -L)
@@ -211,8 +214,8 @@ Edits (as in build, applied in command-line order; see 'extimg build --help'):
   --mkdir PATH[:MODE]  --symlink PATH=TARGET  --link PATH=EXISTING
   --mknod PATH:TYPE:MAJOR:MINOR[:MODE]  --chmod PATH=MODE  --chown PATH=OWNER
   --rm PATH  --rm-f PATH  --mv FROM=TO  -D, --devices FILE[:/PATH]
-  --sed PATH=SCRIPT  --sysusers FILE  --password USER=TEXT  --password-hash USER=HASH
-  --lock USER  (--password-scheme yescrypt|sha512crypt|sha256crypt)
+  --sed PATH=SCRIPT  --sysusers FILE  --password USER=TEXT  --password-file USER=FILE
+  --password-hash USER=HASH  --lock USER  (--password-scheme yescrypt|sha512crypt|sha256crypt)
 
 Options:
   -p, --partition N     the partition to edit (numbered as the kernel numbers them)

@@ -135,6 +135,8 @@ export interface PasswordEdit {
   op: 'password';
   user: string;
   password?: string;
+  /** A host file holding the clear text (its first line): kept out of command lines and recipes. */
+  source?: string;
   hash?: string;
   lock?: boolean;
   /** yescrypt, sha512crypt or sha256crypt; default: what the image's distribution uses. */
@@ -183,7 +185,7 @@ export const EDIT_KEYS: Readonly<Record<EditOp, readonly string[]>> = {
   move: ['op', 'from', 'to'],
   devices: ['op', 'source', 'dest'],
   sysusers: ['op', 'source', 'content'],
-  password: ['op', 'user', 'password', 'hash', 'lock', 'scheme'],
+  password: ['op', 'user', 'password', 'source', 'hash', 'lock', 'scheme'],
   sed: ['op', 'path', 'script'],
 };
 
@@ -440,12 +442,14 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
       const user = reqString(o, 'user', at);
       if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw invalid(child(at, 'user'), `'${user}' is not a user name`);
       const password = optString(o, 'password', at);
+      const source = optString(o, 'source', at);
       const hash = optString(o, 'hash', at);
       const lock = optBoolean(o, 'lock', at) ?? false;
       const scheme = optString(o, 'scheme', at);
-      if ((password !== undefined ? 1 : 0) + (hash !== undefined ? 1 : 0) + (lock ? 1 : 0) !== 1) {
-        throw invalid(at, `give exactly one of 'password', 'hash' or 'lock': true`);
+      if ((password !== undefined ? 1 : 0) + (source !== undefined ? 1 : 0) + (hash !== undefined ? 1 : 0) + (lock ? 1 : 0) !== 1) {
+        throw invalid(at, `give exactly one of 'password', 'source' (a file holding it), 'hash' or 'lock': true`);
       }
+      if (source === '') throw invalid(child(at, 'source'), 'empty path');
       if (scheme !== undefined && !PASSWORD_SCHEMES.includes(scheme as PasswordScheme)) {
         throw invalid(child(at, 'scheme'), `'${scheme}' is not a scheme (${PASSWORD_SCHEMES.join(', ')})`);
       }
@@ -453,7 +457,16 @@ export function prepareEdit(raw: unknown, at: string, options: EditOptions = {},
         const c = checkHashSyntax(hash);
         if (!c.ok) throw invalid(child(at, 'hash'), `not a crypt(3) hash: ${c.why}`);
       }
-      return make((tree, opts) => setPassword(tree, user, { password, hash, lock, scheme: (scheme as PasswordScheme | undefined) ?? opts.passwordScheme }, opts));
+      return make((tree, opts) => {
+        let clear = password;
+        if (source !== undefined) {
+          // The first line of the file, as `chpasswd`-style secrets files hold it.
+          const text = new TextDecoder().decode(hostFiles(opts).readFile(host(source)));
+          clear = text.split(/\r?\n/)[0]!;
+          if (clear === '') throw new ExtimgError('EINVAL', `${source}: its first line is empty: no password to set`, { path: source });
+        }
+        setPassword(tree, user, { password: clear, hash, lock, scheme: (scheme as PasswordScheme | undefined) ?? opts.passwordScheme }, opts);
+      });
     }
     case 'sed': {
       const path = reqPath(o, 'path', at);

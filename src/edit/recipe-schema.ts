@@ -84,12 +84,13 @@ export const EDIT_SCHEMAS = {
     {
       user: { type: 'string', minLength: 1 },
       password: { type: 'string', description: 'clear text, hashed with the scheme' },
+      source: { ...path, description: 'a host file whose first line is the clear text' },
       hash: { type: 'string', description: "a crypt(3) hash: '$y$...', '$6$...'" },
       lock: { const: true, description: 'lock the password (usermod -L)' },
       scheme: { enum: ['yescrypt', 'sha512crypt', 'sha256crypt'], description: "default: the image's distribution's (yescrypt for Debian >= 11)" },
     },
     ['user'],
-    { oneOf: [{ required: ['password'] }, { required: ['hash'] }, { required: ['lock'] }] },
+    { oneOf: [{ required: ['password'] }, { required: ['source'] }, { required: ['hash'] }, { required: ['lock'] }] },
   ),
   sed: op(
     'sed',
