@@ -281,6 +281,11 @@ describe('image extract', () => {
       expect(m.origin).toBe(image);
       expect(m.entries.find((e) => e.path === 'big-dev')).toMatchObject({ type: 'c', major: 300, minor: 70000, created: false });
       expect(m.entries.find((e) => e.path === 'usr/lib')).toMatchObject({ uid: 3_000_000, gid: 4_000_000, created: true, owned: true });
+      // Holes stay holes: the 5 MiB sparse file takes its 12 KiB of data, the all-hole file nothing.
+      const sparse = fs.statSync(path.join(out, 'sparse.img'));
+      expect([sparse.size, sparse.blocks * 512 <= 64 * 1024]).toEqual([5 * 1024 * 1024 + 100, true]);
+      const hole = fs.statSync(path.join(out, 'all-hole'));
+      expect([hole.size, hole.blocks]).toEqual([3 * 1024 * 1024, 0]);
     }
   });
 

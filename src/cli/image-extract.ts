@@ -229,14 +229,23 @@ class ImageExtraction {
     return true;
   }
 
-  /** The file's bytes, CHUNK at a time (holes are written as zeros). */
+  /**
+   * The file's bytes, CHUNK at a time: the blocks the image maps are written where they belong
+   * and the rest stays a hole, so a sparse file stays sparse (inline data is written whole).
+   */
   private copyContent(inode: Inode, f: HostFile): void {
     const runs = this.img.blockMap(inode);
-    for (let pos = 0; pos < inode.size; pos += CHUNK) {
-      const part = this.buf.subarray(0, Math.min(CHUNK, inode.size - pos));
-      this.img.readFile(inode, runs, pos, part);
-      f.write(part);
+    const inline = (inode.flags & 0x10000000) !== 0;
+    const bs = this.img.blockSize;
+    const ranges = inline ? [{ from: 0, to: inode.size }] : runs.map((r) => ({ from: r.logical * bs, to: Math.min(inode.size, (r.logical + r.count) * bs) }));
+    for (const { from, to } of ranges) {
+      for (let pos = from; pos < to; pos += CHUNK) {
+        const part = this.buf.subarray(0, Math.min(CHUNK, to - pos));
+        this.img.readFile(inode, runs, pos, part);
+        f.writeAt(pos, part);
+      }
     }
+    f.setSize(inode.size);
   }
 
   private symlink(comps: Uint8Array[], inode: Inode, rec: ImageManifestRecord): boolean {

@@ -68,6 +68,17 @@ export class HostFile {
     while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
   }
 
+  /** Write at a position (what lies between writes stays a hole). */
+  writeAt(position: number, data: Uint8Array): void {
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off, position + off);
+  }
+
+  /** Set the file's length (a hole to the end when it grows). */
+  setSize(bytes: number): void {
+    fs.ftruncateSync(this.fd, bytes);
+  }
+
   chown(uid: number, gid: number): void {
     fs.fchownSync(this.fd, uid, gid);
   }
