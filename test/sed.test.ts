@@ -287,8 +287,27 @@ function anchorInRepeatedGroup(re: string): boolean {
   return false;
 }
 
+/**
+ * glibc is not leftmost-longest when a repeated empty group sits inside a repeated group:
+ * `echo aaaa | LC_ALL=C sed -E 's/([[:alpha:]](){0,2})*[ab][[:alpha:]]/\1/g'` prints "aa" (it
+ * matched "aaa"), while without the `(){0,2}` it prints "a" (the POSIX answer, "aaaa" matched).
+ * We keep POSIX's meaning there too (found by this test in CI, seed 183203511).
+ */
+function emptyGroupInRepeatedGroup(re: string): boolean {
+  const t = re.replace(/\[\[:alpha:\]\]|\[\^?[^\]]*\]/g, 'X');
+  const open: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === '(') open.push(i);
+    else if (t[i] === ')') {
+      const from = open.pop()!;
+      if (/[*+?{]/.test(t[i + 1] ?? '') && /\(\)[*+?{]/.test(t.slice(from + 1, i))) return true;
+    }
+  }
+  return false;
+}
+
 const flagsArb = fc.constantFrom('', 'g', 'g', '2', '2g', 'I', 'gI');
-const commandArb = fc.tuple(reArb.filter((r) => !anchorInRepeatedGroup(r.text)), flagsArb, fc.constantFrom('', '', '', '2', '/b/', '$')).chain(([re, flags, addr]) => replacementArb(re.groups).map((repl) => `${addr}s/${re.text}/${repl}/${flags}`));
+const commandArb = fc.tuple(reArb.filter((r) => !anchorInRepeatedGroup(r.text) && !emptyGroupInRepeatedGroup(r.text)), flagsArb, fc.constantFrom('', '', '', '2', '/b/', '$')).chain(([re, flags, addr]) => replacementArb(re.groups).map((repl) => `${addr}s/${re.text}/${repl}/${flags}`));
 const scriptArb = fc.array(commandArb, { minLength: 1, maxLength: 2 }).map((cs) => cs.join(';'));
 const inputArb = fc
   .tuple(fc.array(fc.stringOf(fc.constantFrom('a', 'b', 'c', 'A', 'B', '_', ' '), { maxLength: 7 }), { maxLength: 4 }), fc.boolean())
@@ -306,5 +325,10 @@ describe('sed engine: random EREs against GNU sed', () => {
     );
     // the oracle gave no answer on a few; they must stay few for the comparison to mean much
     expect(hung.length, `GNU sed hung on: ${hung.join(' ')}`).toBeLessThan(RUNS / 50 + 2);
+  });
+
+  it('where glibc is not leftmost-longest (a repeated empty group in a repeated group), the POSIX answer', () => {
+    const script = parseSedScript('s/([[:alpha:]](){0,2})*[ab][[:alpha:]]/\\1/g');
+    expect(new TextDecoder().decode(applySed(script, bytes('aaaa\n')).output)).toBe('a\n');
   });
 });
