@@ -84,7 +84,6 @@ export async function editCommand(args: string[], ctx: CliContext): Promise<numb
   if (st.nlink > 1) {
     throw new ExtimgError('EINVAL', `${path}: has ${st.nlink} hard links; edit writes a new file and renames it over this name, which would split them (edit a copy, or remove the other links)`, { path });
   }
-  refuseQcow2Extras(path);
   const source = FileSource.openFile(real);
   const onWarning = (m: string): void => {
     ctx.stderr.write(`extimg: warning: ${m}\n`);
@@ -147,7 +146,14 @@ interface Located {
 
 async function locate(source: FileSource, path: string, partition: number | undefined, onWarning: (m: string) => void): Promise<Located> {
   const disk = await openDiskAsync(source, path, { onWarning });
-  const qcow2 = disk.qcow2 ? { clusterBits: disk.qcow2.clusterBits } : undefined;
+  // What the new file would not carry is refused by name, not dropped (a snapshot is often the
+  // user's backup).
+  const h = disk.qcow2;
+  if (h && h.snapshots > 0) {
+    throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with ${h.snapshots} internal snapshot${h.snapshots === 1 ? '' : 's'}; edit writes a new image and would drop them (qemu-img snapshot -l lists them; qemu-img convert to a copy first)`, { path });
+  }
+  if (h?.bitmaps) throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with persistent dirty bitmaps; edit writes a new image and would drop them`, { path });
+  const qcow2 = h ? { clusterBits: h.clusterBits } : undefined;
   if (disk.table === 'none') {
     if (partition !== undefined) throw new ExtimgError('EUSAGE', `${path}: has no partition table, so no partition ${partition}`, { path });
     const start = new Uint8Array(Math.min(disk.disk.size, 8192));
@@ -207,26 +213,6 @@ async function writeEdited(tree: Tree, path: string, where: Located, options: Bu
   }
 }
 
-/**
- * A qcow2 whose internal snapshots or persistent bitmaps the new file would not carry: refused
- * by name (a snapshot is often the user's backup). qemu docs/interop/qcow2.txt: nb_snapshots at
- * byte 60, autoclear_features at 88 (bit 0: bitmaps).
- */
-function refuseQcow2Extras(path: string): void {
-  const fd = fs.openSync(path, 'r');
-  try {
-    const h = Buffer.alloc(104);
-    const n = fs.readSync(fd, h, 0, h.length, 0);
-    if (n < 72 || h.readUInt32BE(0) !== 0x514649fb) return;
-    const snapshots = h.readUInt32BE(60);
-    if (snapshots > 0) throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with ${snapshots} internal snapshot${snapshots === 1 ? '' : 's'}; edit writes a new image and would drop them (qemu-img snapshot -l lists them; qemu-img convert to a copy first)`, { path });
-    if (h.readUInt32BE(4) >= 3 && n >= 96 && (h.readUInt32BE(92) & 1) !== 0) {
-      throw new ExtimgError('EFORMAT', `${path}: a qcow2 image with persistent dirty bitmaps; edit writes a new image and would drop them`, { path });
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** `disk.img@2` when the whole string is not an existing file. */
 function splitPartition(target: string): { path: string; ref?: number } {

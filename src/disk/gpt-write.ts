@@ -5,6 +5,7 @@
  * headers with the CRC32 of themselves and of the array. Read back by gpt.ts.
  */
 import { crc32 } from '../compress/crc.js';
+import { GPT_ENTRY, GPT_HEADER } from './gpt.js';
 import { SECTOR } from './mbr.js';
 
 /** GPT header revision 1.0. */
@@ -24,33 +25,8 @@ export const NAME_UNITS = 36;
 /** Attributes bit 2: Legacy BIOS bootable (UEFI 5.3.3, table 5-8). */
 export const ATTR_LEGACY_BIOS_BOOTABLE = 1n << 2n;
 
-/** struct gpt_header (UEFI 5.3.2), byte offsets. */
-const H = {
-  Signature: 0,
-  Revision: 8,
-  HeaderSize: 12,
-  HeaderCRC32: 16,
-  Reserved: 20,
-  MyLBA: 24,
-  AlternateLBA: 32,
-  FirstUsableLBA: 40,
-  LastUsableLBA: 48,
-  DiskGUID: 56,
-  PartitionEntryLBA: 72,
-  NumberOfPartitionEntries: 80,
-  SizeOfPartitionEntry: 84,
-  PartitionEntryArrayCRC32: 88,
-} as const;
-
-/** struct gpt_entry (UEFI 5.3.3), byte offsets. */
-const E = {
-  PartitionTypeGUID: 0,
-  UniquePartitionGUID: 16,
-  StartingLBA: 32,
-  EndingLBA: 40,
-  Attributes: 48,
-  PartitionName: 56,
-} as const;
+const H = GPT_HEADER;
+const E = GPT_ENTRY;
 
 export interface GptEntry {
   /** Entry index + 1 (1..128). */

@@ -41,12 +41,13 @@ const ENTRY_MIN = 128;
 export const MAX_ENTRIES = 65536;
 export const MAX_ENTRY_ARRAY = 8 << 20;
 
-/** struct gpt_header (UEFI 5.3.2), byte offsets. */
-const H = {
+/** struct gpt_header (UEFI 5.3.2), byte offsets: the reader's and the writer's. */
+export const GPT_HEADER = {
   Signature: 0,
   Revision: 8,
   HeaderSize: 12,
   HeaderCRC32: 16,
+  Reserved: 20,
   MyLBA: 24,
   AlternateLBA: 32,
   FirstUsableLBA: 40,
@@ -58,8 +59,8 @@ const H = {
   PartitionEntryArrayCRC32: 88,
 } as const;
 
-/** struct gpt_entry (UEFI 5.3.3), byte offsets. */
-const E = {
+/** struct gpt_entry (UEFI 5.3.3), byte offsets: the reader's and the writer's. */
+export const GPT_ENTRY = {
   PartitionTypeGUID: 0,
   UniquePartitionGUID: 16,
   StartingLBA: 32,
@@ -69,6 +70,8 @@ const E = {
   /** 36 UTF-16LE code units. */
   PartitionNameBytes: 72,
 } as const;
+const H = GPT_HEADER;
+const E = GPT_ENTRY;
 
 function u64(dv: DataView, at: number): number {
   return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);

@@ -17,13 +17,13 @@
  */
 import { ExtimgError } from '../errors.js';
 import type { ImageSink } from '../io/sink.js';
+import { QCOW2_HEADER, QCOW2_MAGIC } from './qcow2.js';
 
 export interface Qcow2WriteOptions {
   /** log2 of the cluster size, 9 (512 B) to 21 (2 MiB) as qemu allows. Default 16 (64 KiB), qemu's. */
   clusterBits?: number;
 }
 
-const MAGIC = 0x514649fb; // "QFI\xfb"
 const VERSION = 3;
 const CLUSTER_BITS_MIN = 9;
 const CLUSTER_BITS_MAX = 21;
@@ -43,28 +43,7 @@ const MAP_CHUNK = 64;
 /** Host cluster numbers are kept in Uint32Arrays (0 = unallocated; cluster 0 is the header). */
 const HOST_CLUSTERS_MAX = 0xffffffff;
 
-/** QCowHeader (qcow2.txt "Header") byte offsets, big-endian. */
-const H = {
-  magic: 0,
-  version: 4,
-  backing_file_offset: 8,
-  backing_file_size: 16,
-  cluster_bits: 20,
-  size: 24,
-  crypt_method: 32,
-  l1_size: 36,
-  l1_table_offset: 40,
-  refcount_table_offset: 48,
-  refcount_table_clusters: 56,
-  nb_snapshots: 60,
-  snapshots_offset: 64,
-  incompatible_features: 72,
-  compatible_features: 80,
-  autoclear_features: 88,
-  refcount_order: 96,
-  header_length: 100,
-  compression_type: 104,
-} as const;
+const H = QCOW2_HEADER;
 
 export interface Qcow2WriteStats {
   /** Host clusters holding guest data. */
@@ -337,7 +316,7 @@ export class Qcow2Sink implements ImageSink {
     // The header, then an empty end-of-extensions marker (type 0, length 0).
     const header = new Uint8Array(HEADER_LENGTH + 8);
     const dv = new DataView(header.buffer);
-    dv.setUint32(H.magic, MAGIC);
+    dv.setUint32(H.magic, QCOW2_MAGIC);
     dv.setUint32(H.version, VERSION);
     setU64(dv, H.backing_file_offset, 0);
     dv.setUint32(H.backing_file_size, 0);

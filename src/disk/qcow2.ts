@@ -13,7 +13,8 @@ import { ClusterDecodeError, inflateRawCluster, zstdCluster } from '../compress/
 import { ExtimgError } from '../errors.js';
 import { checkRange, readBytes, type RandomAccess } from './random-access.js';
 
-const MAGIC = 0x514649fb; // "QFI\xfb"
+/** "QFI\xfb", the first four bytes. */
+export const QCOW2_MAGIC = 0x514649fb;
 const CLUSTER_BITS_MIN = 9;
 /** qemu's limit (2 MiB clusters): larger ones it refuses to open. */
 const CLUSTER_BITS_MAX = 21;
@@ -23,8 +24,8 @@ const L1_MAX_BYTES = 32 << 20;
 const L2_CACHE_BYTES = 4 << 20;
 const DECODED_CACHE = 4;
 
-/** QCowHeader (qcow2.txt "Header"), byte offsets, big-endian. */
-const H = {
+/** QCowHeader (qcow2.txt "Header"), byte offsets, big-endian: the reader's and the writer's. */
+export const QCOW2_HEADER = {
   magic: 0,
   version: 4,
   backing_file_offset: 8,
@@ -46,6 +47,7 @@ const H = {
   header_length: 100,
   compression_type: 104,
 } as const;
+const H = QCOW2_HEADER;
 const V2_HEADER_LENGTH = 72;
 const V3_HEADER_MIN = 104;
 
@@ -74,6 +76,10 @@ export interface Qcow2Header {
   extendedL2: boolean;
   /** Refcounts may be stale (qemu crashed with lazy refcounts): harmless for reading. */
   dirty: boolean;
+  /** Internal snapshots (nb_snapshots): not read here, and not carried by a rewrite. */
+  snapshots: number;
+  /** Persistent dirty bitmaps (autoclear bit 0, v3): the same. */
+  bitmaps: boolean;
 }
 
 /** A 64-bit field as a number, or Infinity past 2^53 (no offset or size here may be that large). */
@@ -91,7 +97,7 @@ function unsupported(origin: string, what: string, data: Record<string, unknown>
 }
 
 export function isQcow2(first: Uint8Array): boolean {
-  return first.length >= 4 && new DataView(first.buffer, first.byteOffset, 4).getUint32(0) === MAGIC;
+  return first.length >= 4 && new DataView(first.buffer, first.byteOffset, 4).getUint32(0) === QCOW2_MAGIC;
 }
 
 interface Extensions {
@@ -132,7 +138,7 @@ export function readQcow2Header(file: RandomAccess, origin: string): Qcow2Header
   if (file.size < V2_HEADER_LENGTH) throw corrupt(origin, `truncated qcow2 header (${file.size} bytes)`);
   const first = readBytes(file, 0, Math.min(file.size, V3_HEADER_MIN + 8));
   const dv = new DataView(first.buffer);
-  if (dv.getUint32(H.magic) !== MAGIC) throw unsupported(origin, 'not a qcow2 image');
+  if (dv.getUint32(H.magic) !== QCOW2_MAGIC) throw unsupported(origin, 'not a qcow2 image');
   const version = dv.getUint32(H.version);
   if (version !== 2 && version !== 3) throw unsupported(origin, `qcow2 version ${version} is not supported (2 and 3 are)`, { version });
   const clusterBits = dv.getUint32(H.cluster_bits);
@@ -196,6 +202,8 @@ export function readQcow2Header(file: RandomAccess, origin: string): Qcow2Header
     compressionType: compressionType === 1 ? 'zstd' : 'deflate',
     extendedL2,
     dirty: bit(INCOMPAT_DIRTY),
+    snapshots: dv.getUint32(H.nb_snapshots),
+    bitmaps: version === 3 && (dv.getBigUint64(H.autoclear_features) & 1n) === 1n,
   };
 }
 

@@ -1,6 +1,7 @@
 import { defaultFeatures, Features, featureIsWritten, featuresOfWords, typeOfFeatures, type FeatureName } from '../features.js';
 import type { BuildOptions } from '../options.js';
-import { cString, uuidString, type ExtImage } from './image.js';
+import { formatUuid } from '../uuid.js';
+import { cString, type ExtImage } from './image.js';
 
 /**
  * What a plain rebuild keeps of its source image (issue 14's rebuild rule): type, block size,
@@ -28,10 +29,10 @@ export function sourceIdentity(img: ExtImage): SourceIdentity {
   else notKept.push(`block size ${img.blockSize}`);
   if (img.inodeSize === 128 || img.inodeSize === 256) options.inodeSize = img.inodeSize;
   else notKept.push(`inode size ${img.inodeSize}`);
-  options.uuid = uuidString(sb.s_uuid);
+  options.uuid = formatUuid(sb.s_uuid);
   const label = cString(sb.s_volume_name);
   if (label !== '') options.label = label;
-  if (sb.s_hash_seed.some((b) => b !== 0)) options.hashSeed = uuidString(sb.s_hash_seed);
+  if (sb.s_hash_seed.some((b) => b !== 0)) options.hashSeed = formatUuid(sb.s_hash_seed);
   // The inode count (a filesystem made for many small files keeps its inodes) and the blocks
   // reserved for root, as a percentage the writer turns back into the same count.
   options.inodes = img.inodesCount;

@@ -1,5 +1,7 @@
 import { ExtimgError } from '../../errors.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK } from '../../tree/mode.js';
 import type { Timestamp } from '../../tree/node.js';
+import { formatUuid } from '../uuid.js';
 import {
   dirBlockChecksum,
   dxNodeChecksum,
@@ -48,14 +50,7 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
 }
 
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
+const S_IFMT = 0o170000;
 
 const EXT4_EXTENTS_FL = 0x00080000;
 const EXT4_INLINE_DATA_FL = 0x10000000;
@@ -743,7 +738,7 @@ export class ExtImage {
     const sb = this.sb;
     const s: Record<string, string | number> = {};
     s['Filesystem volume name'] = cString(sb.s_volume_name) || '<none>';
-    s['Filesystem UUID'] = uuidString(sb.s_uuid);
+    s['Filesystem UUID'] = formatUuid(sb.s_uuid);
     s['Filesystem features'] = [
       ...featureNamesOf('compat', sb.s_feature_compat),
       ...featureNamesOf('incompat', sb.s_feature_incompat),
@@ -759,7 +754,7 @@ export class ExtImage {
     s['Inodes per group'] = sb.s_inodes_per_group;
     s['Group count'] = this.groupCount;
     s['Default directory hash'] = ['legacy', 'half_md4', 'tea'][sb.s_def_hash_version % 3] ?? String(sb.s_def_hash_version);
-    s['Directory Hash Seed'] = uuidString(sb.s_hash_seed);
+    s['Directory Hash Seed'] = formatUuid(sb.s_hash_seed);
     return s;
   }
 }
@@ -858,9 +853,5 @@ export function cString(b: Uint8Array): string {
   return new TextDecoder().decode(end === -1 ? b : b.subarray(0, end));
 }
 
-export function uuidString(b: Uint8Array): string {
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
 
 export { ROOT_INO, JOURNAL_INO, INODE_LARGE };
