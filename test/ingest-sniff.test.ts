@@ -4,6 +4,8 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { identifyDisk } from '../src/disk/identify.js';
+import { openDisk } from '../src/disk/open.js';
+import { MemoryAccess } from '../src/disk/random-access.js';
 import { ExtimgError } from '../src/errors.js';
 import { identifyExt } from '../src/ext/identify.js';
 import { addArchive } from '../src/ingest/archive.js';
@@ -108,6 +110,20 @@ describe('images are recognised by content and read (issue 14), never taken for 
     expect((await extimgErrorAsync(() => addArchive(new Tree(), sq, { origin: 'root.sqfs' }))).message).toBe(
       'root.sqfs: a squashfs filesystem image; extimg reads ext2/3/4 filesystems, raw, partitioned or in qcow2',
     );
+  });
+
+  it('an ext filesystem whose boot block looks like an MBR (0x55AA and a partition entry) opens as the filesystem', async () => {
+    const img = extImage('ext2').slice();
+    img[446 + 4] = 0x83; // a plausible entry: type 0x83, start 2048, 100 sectors
+    new DataView(img.buffer).setUint32(446 + 8, 2048, true);
+    new DataView(img.buffer).setUint32(446 + 12, 100, true);
+    img[510] = 0x55;
+    img[511] = 0xaa;
+    expect(identifyDisk(img)).toEqual({ kind: 'mbr', partitions: 1 });
+    const disk = openDisk(new MemoryAccess(img), 'boot.img');
+    expect([disk.table, disk.fsKind]).toEqual(['none', 'ext2']);
+    const { tree } = await addWithWarnings(img, 'boot.img');
+    expect(entryNames(tree).sort()).toEqual(['etc', 'etc/hostname', 'lost+found']);
   });
 
   it('an ext filesystem whose first sector ends in 0x55AA (a boot loader) is still the filesystem', () => {

@@ -98,7 +98,11 @@ export function openDisk(base: RandomAccess, origin: string, opts: OpenDiskOptio
     qcow2 = q.header;
   }
   const info: Omit<DiskInfo, 'partition'> = { origin, container: qcow2 ? 'qcow2' : 'raw', table: 'none', partitions: [], disk, ...(qcow2 ? { qcow2 } : {}) };
-  const mbr = disk.size >= SECTOR ? probeMbr(readBytes(disk, 0, SECTOR)) : 'none';
+  // A filesystem's boot block may end in 0x55AA with what reads as partition entries (a boot
+  // loader installed there): an ext superblock at byte 1080 decides, as blkid does.
+  const whole = probeExt(disk, 0, disk.size);
+  const probed = disk.size >= SECTOR ? probeMbr(readBytes(disk, 0, SECTOR)) : 'none';
+  const mbr = probed === 'mbr' && whole ? 'none' : probed;
   const gptSector = mbr === 'protective' ? (gptSectorSize(disk) ?? SECTOR) : mbr === 'mbr' ? undefined : gptSectorSize(disk);
   if (gptSector !== undefined) {
     if (mbr !== 'protective') warn(`${origin}: has a GPT but no protective MBR; reading the GPT`);
@@ -124,10 +128,7 @@ export function openDisk(base: RandomAccess, origin: string, opts: OpenDiskOptio
         ...(p.extended ? { extended: true } : {}),
       });
     }
-  } else {
-    const fsKind = probeExt(disk, 0, disk.size);
-    if (fsKind) info.fsKind = fsKind;
-  }
+  } else if (whole) info.fsKind = whole;
   for (const p of info.partitions) {
     if (p.extended) continue;
     const fsKind = probeExt(disk, p.start, p.size);

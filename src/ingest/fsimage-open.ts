@@ -25,14 +25,11 @@ export async function openFilesystemIn(src: ReadAt, origin: string, ref: string 
     if (!/^[1-9][0-9]{0,3}$/.test(ref)) throw new ExtimgError('EUSAGE', `${origin}: @${ref} does not name a partition (a disk's partitions are @1, @2, ... as the kernel numbers them)`, { path: origin });
     partition = Number(ref);
   }
-  // A filesystem's first sector may end in 0x55AA (a boot loader): ext before MBR, as blkid does.
-  const head = new Uint8Array(Math.min(src.size, 8192));
-  src.read(0, head);
-  if (identifyExt(head) && identifyDisk(head)?.kind !== 'gpt' && identifyDisk(head)?.kind !== 'qcow2') {
+  const disk = await openDiskAsync(src, origin, { onWarning: warn });
+  if (disk.table === 'none' && disk.container === 'raw' && disk.fsKind && disk.fsKind !== 'jbd2') {
     if (partition !== undefined) throw new ExtimgError('EUSAGE', `${origin}: @${partition} names a partition, but this is a filesystem image with no partition table`, { path: origin });
     return ExtImage.open(src, { origin, onWarning: warn });
   }
-  const disk = await openDiskAsync(src, origin, { onWarning: warn });
   const fs = selectFilesystem(disk, partition, origin);
   if (fs.partition === undefined) {
     const start = new Uint8Array(Math.min(fs.size, 8192));
